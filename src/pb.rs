@@ -1,0 +1,33 @@
+//! The generated protobuf messages and gRPC stubs.
+//!
+//! The messages of `google.longrunning` sit at the top of this module and those of
+//! `google.rpc` in [`rpc`]. The raw generated client is [`operations_client::OperationsClient`]
+//! and the server trait is [`operations_server::Operations`]; most users want the wrapped
+//! [`crate::OperationsClient`] instead.
+
+#[allow(
+    missing_docs,
+    clippy::all,
+    clippy::pedantic,
+    rustdoc::broken_intra_doc_links,
+    rustdoc::bare_urls,
+    rustdoc::invalid_html_tags
+)]
+mod generated {
+    pub mod google {
+        pub mod rpc {
+            tonic::include_proto!("google.rpc");
+        }
+        pub mod longrunning {
+            tonic::include_proto!("google.longrunning");
+        }
+    }
+}
+
+pub use generated::google::longrunning::*;
+
+/// Messages of the `google.rpc` package: [`rpc::Status`], [`rpc::Code`] and the standard error
+/// details ([`rpc::ErrorInfo`], [`rpc::RetryInfo`], …).
+pub mod rpc {
+    pub use super::generated::google::rpc::*;
+}
