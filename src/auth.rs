@@ -1,0 +1,230 @@
+//! A tower layer that adds the credentials' headers (`authorization`, …) to every request.
+//!
+//! `Credentials::headers` is async, so this cannot be a tonic interceptor (those are sync).
+//! The credentials cache tokens and refresh them in the background; this layer additionally
+//! keeps the last header map keyed by its `EntityTag`, so a call costs a cache check, not a
+//! header-map copy.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
+
+use google_cloud_auth::credentials::{
+    CacheableResource, Credentials, CredentialsProvider, EntityTag,
+};
+use google_cloud_auth::errors::CredentialsError;
+use http::{HeaderMap, HeaderValue};
+use tower_layer::Layer;
+use tower_service::Service;
+
+type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// Adds the headers of a [`Credentials`] to every request. See [`AuthService`].
+#[derive(Clone)]
+pub struct AuthLayer {
+    state: Arc<AuthState>,
+}
+
+impl AuthLayer {
+    /// A layer that authenticates requests with `credentials`.
+    pub fn new(credentials: Credentials) -> Self {
+        Self {
+            state: Arc::new(AuthState {
+                credentials,
+                last: RwLock::new(None),
+            }),
+        }
+    }
+}
+
+impl fmt::Debug for AuthLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthLayer").finish_non_exhaustive()
+    }
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = AuthService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthService {
+            inner,
+            state: self.state.clone(),
+        }
+    }
+}
+
+/// A service that adds the headers of a [`Credentials`] (usually `authorization`) to each
+/// request before passing it to the inner service.
+///
+/// The first request waits for the first token; later ones take the cached headers. If the
+/// credentials fail, the request is not sent and the error (a [`CredentialsFailed`] in the
+/// error chain) is reported as a credentials error by [`crate::OperationsClient`].
+#[derive(Clone)]
+pub struct AuthService<S> {
+    inner: S,
+    state: Arc<AuthState>,
+}
+
+impl<S> fmt::Debug for AuthService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthService").finish_non_exhaustive()
+    }
+}
+
+struct AuthState {
+    credentials: Credentials,
+    last: RwLock<Option<(EntityTag, Arc<HeaderMap>)>>,
+}
+
+impl AuthState {
+    async fn headers(&self) -> Result<Arc<HeaderMap>, CredentialsError> {
+        let cached = self.last.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut extensions = http::Extensions::new();
+        if let Some((tag, _)) = &cached {
+            extensions.insert(tag.clone());
+        }
+        match self.credentials.headers(extensions).await? {
+            CacheableResource::NotModified => match cached {
+                Some((_, headers)) => Ok(headers),
+                // Only possible if a provider answers NotModified to a request without a tag.
+                None => Err(CredentialsError::from_msg(
+                    false,
+                    "credentials returned no headers",
+                )),
+            },
+            CacheableResource::New { entity_tag, data } => {
+                let data = Arc::new(mark_sensitive(data));
+                *self.last.write().unwrap_or_else(|e| e.into_inner()) =
+                    Some((entity_tag, data.clone()));
+                Ok(data)
+            }
+        }
+    }
+}
+
+fn mark_sensitive(mut headers: HeaderMap) -> HeaderMap {
+    for value in headers.values_mut() {
+        value.set_sensitive(true);
+    }
+    headers
+}
+
+impl<S, B> Service<http::Request<B>> for AuthService<S>
+where
+    S: Service<http::Request<B>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Into<BoxError>,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        // The service that was polled ready is the one that must be called.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let state = self.state.clone();
+        Box::pin(async move {
+            let headers = state.headers().await.map_err(CredentialsFailed)?;
+            let target = request.headers_mut();
+            for (name, value) in headers.iter() {
+                target.insert(name.clone(), value.clone());
+            }
+            inner.call(request).await.map_err(Into::into)
+        })
+    }
+}
+
+/// The credentials could not produce request headers; the request was not sent.
+#[derive(Debug)]
+pub struct CredentialsFailed(pub CredentialsError);
+
+impl fmt::Display for CredentialsFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "credentials failed: {}", self.0)
+    }
+}
+
+impl StdError for CredentialsFailed {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(&self.0)
+    }
+}
+
+/// Credentials that send one fixed bearer token, e.g. one printed by
+/// `gcloud auth print-access-token`.
+///
+/// The token is never shown by `Debug`, and the header value is marked sensitive.
+///
+/// ```
+/// use google_cloud_auth::credentials::Credentials;
+/// use longrunning_grpc::StaticToken;
+///
+/// let token = StaticToken::new("ya29.secret")?;
+/// assert!(!format!("{token:?}").contains("ya29"));
+/// let credentials = Credentials::from(token);
+/// # Ok::<(), longrunning_grpc::Error>(())
+/// ```
+pub struct StaticToken {
+    headers: HeaderMap,
+    tag: EntityTag,
+}
+
+impl StaticToken {
+    /// Credentials sending `authorization: Bearer <token>`. Fails if the token is empty or
+    /// holds bytes that cannot be sent in a header (CR, LF, other control characters).
+    pub fn new(token: impl AsRef<str>) -> Result<Self, crate::Error> {
+        let token = token.as_ref();
+        if token.is_empty() {
+            return Err(crate::Error::config("access_token is empty"));
+        }
+        let mut value = HeaderValue::try_from(format!("Bearer {token}")).map_err(|_| {
+            crate::Error::config(
+                "access_token holds bytes not allowed in a header (CR, LF, controls)",
+            )
+        })?;
+        value.set_sensitive(true);
+        let mut headers = HeaderMap::with_capacity(1);
+        headers.insert(http::header::AUTHORIZATION, value);
+        Ok(Self {
+            headers,
+            tag: EntityTag::new(),
+        })
+    }
+}
+
+impl fmt::Debug for StaticToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StaticToken")
+            .field("token", &"[redacted]")
+            .finish()
+    }
+}
+
+impl CredentialsProvider for StaticToken {
+    async fn headers(
+        &self,
+        extensions: http::Extensions,
+    ) -> Result<CacheableResource<HeaderMap>, CredentialsError> {
+        if extensions.get::<EntityTag>() == Some(&self.tag) {
+            return Ok(CacheableResource::NotModified);
+        }
+        Ok(CacheableResource::New {
+            entity_tag: self.tag.clone(),
+            data: self.headers.clone(),
+        })
+    }
+
+    async fn universe_domain(&self) -> Option<String> {
+        None
+    }
+}

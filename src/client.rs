@@ -1,0 +1,926 @@
+//! The client: its builder and the calls of `google.longrunning.Operations`.
+
+use std::fmt;
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_core::Stream;
+use google_cloud_auth::credentials::{Credentials, anonymous};
+use tokio::time::Instant;
+use tonic::body::Body;
+use tonic::metadata::{AsciiMetadataValue, MetadataMap};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tower_layer::Layer;
+use tower_service::Service;
+use tracing::Instrument;
+
+use crate::Error;
+use crate::auth::{AuthLayer, AuthService, CredentialsFailed, StaticToken};
+use crate::error::code_name;
+use crate::headers;
+use crate::name::{routing_header, validate_name};
+use crate::operation::{CancelOutcome, Polled};
+use crate::pb;
+use crate::pb::operations_client::OperationsClient as RawClient;
+use crate::retry::{PollingPolicy, RetryPolicy};
+
+/// The default endpoint: the Gemini for Google Cloud API.
+pub const DEFAULT_ENDPOINT: &str = "https://cloudaicompanion.googleapis.com";
+
+/// The OAuth scope requested for Application Default Credentials.
+pub const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
+
+type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A client for `google.longrunning.Operations`.
+///
+/// Cheap to clone (an `Arc` and a channel handle): clone it rather than wrapping it in an
+/// `Arc`. Every call checks the name first, then sends the credentials' headers,
+/// `x-goog-request-params`, `x-goog-api-client` and (if set) `x-goog-user-project`, with the
+/// call's deadline as `grpc-timeout`. `UNAVAILABLE` is retried under the [`RetryPolicy`].
+///
+/// The transport `T` is a tonic [`Channel`] unless built with
+/// [`OperationsClientBuilder::build_with_service`].
+pub struct OperationsClient<T = Channel> {
+    stub: RawClient<AuthService<T>>,
+    config: Arc<Config>,
+}
+
+impl<T: Clone> Clone for OperationsClient<T> {
+    fn clone(&self) -> Self {
+        Self {
+            stub: self.stub.clone(),
+            config: self.config.clone(),
+        }
+    }
+}
+
+impl<T> fmt::Debug for OperationsClient<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OperationsClient")
+            .field("endpoint", &self.config.endpoint)
+            .field("quota_project", &self.config.quota_project)
+            .field("timeout", &self.config.timeout)
+            .field("retry", &self.config.retry)
+            .field("polling", &self.config.polling)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Config {
+    endpoint: Option<String>,
+    quota_project: Option<AsciiMetadataValue>,
+    timeout: Duration,
+    retry: RetryPolicy,
+    polling: PollingPolicy,
+}
+
+enum CredentialsChoice {
+    Default,
+    Anonymous,
+    Token(String),
+    Given(Credentials),
+}
+
+/// Builds an [`OperationsClient`]. Every setting has a default; see each method.
+#[must_use]
+pub struct OperationsClientBuilder {
+    endpoint: String,
+    credentials: CredentialsChoice,
+    quota_project: Option<String>,
+    timeout: Duration,
+    connect_timeout: Duration,
+    allow_insecure: bool,
+    ca_certificates: Vec<Certificate>,
+    channel: Option<Channel>,
+    retry: RetryPolicy,
+    polling: PollingPolicy,
+    max_response_size: usize,
+    connections: usize,
+}
+
+impl fmt::Debug for OperationsClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let credentials = match &self.credentials {
+            CredentialsChoice::Default => "application default",
+            CredentialsChoice::Anonymous => "anonymous",
+            CredentialsChoice::Token(_) => "access token [redacted]",
+            CredentialsChoice::Given(_) => "given",
+        };
+        f.debug_struct("OperationsClientBuilder")
+            .field("endpoint", &self.endpoint)
+            .field("credentials", &credentials)
+            .field("quota_project", &self.quota_project)
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("allow_insecure", &self.allow_insecure)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for OperationsClientBuilder {
+    fn default() -> Self {
+        Self {
+            endpoint: DEFAULT_ENDPOINT.to_owned(),
+            credentials: CredentialsChoice::Default,
+            quota_project: None,
+            timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+            allow_insecure: false,
+            ca_certificates: Vec::new(),
+            channel: None,
+            retry: RetryPolicy::default(),
+            polling: PollingPolicy::default(),
+            max_response_size: 4 * 1024 * 1024,
+            connections: 1,
+        }
+    }
+}
+
+impl OperationsClientBuilder {
+    /// The server's URL. `https://` uses TLS (rustls, port 443 unless given);
+    /// `http://` is plaintext HTTP/2, for local servers such as the emulator.
+    /// Default: `https://cloudaicompanion.googleapis.com`.
+    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = endpoint.into();
+        self
+    }
+
+    /// The credentials whose headers are sent with every call.
+    /// Default: Application Default Credentials with the `cloud-platform` scope.
+    pub fn credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = CredentialsChoice::Given(credentials);
+        self
+    }
+
+    /// Sends `authorization: Bearer <token>` with every call (see [`StaticToken`]).
+    /// Default: Application Default Credentials.
+    pub fn access_token(mut self, token: impl Into<String>) -> Self {
+        self.credentials = CredentialsChoice::Token(token.into());
+        self
+    }
+
+    /// Sends no credentials, for local servers. Default: Application Default Credentials.
+    pub fn anonymous(mut self) -> Self {
+        self.credentials = CredentialsChoice::Anonymous;
+        self
+    }
+
+    /// The project billed for quota, sent as `x-goog-user-project`. Default: none.
+    pub fn quota_project(mut self, project: impl Into<String>) -> Self {
+        self.quota_project = Some(project.into());
+        self
+    }
+
+    /// Each call's deadline, retries included, sent as `grpc-timeout`. Default: 10 s.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How long establishing a connection may take. Default: 10 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Allows credentials over plaintext `http://` to a host that is not loopback.
+    /// Default: false (such a client is refused by [`OperationsClientBuilder::build`]).
+    pub fn allow_insecure(mut self, allow: bool) -> Self {
+        self.allow_insecure = allow;
+        self
+    }
+
+    /// Trusts this CA (PEM) for `https://` endpoints in addition to the default roots, for
+    /// private endpoints. Default: the roots chosen by the crate's features only.
+    pub fn ca_certificate(mut self, pem: impl AsRef<[u8]>) -> Self {
+        self.ca_certificates.push(Certificate::from_pem(pem));
+        self
+    }
+
+    /// Uses an existing channel (shared with your other tonic clients) instead of opening
+    /// one; the endpoint, TLS and connection settings are then ignored. Default: none.
+    pub fn channel(mut self, channel: Channel) -> Self {
+        self.channel = Some(channel);
+        self
+    }
+
+    /// The retry policy of every call. Default: [`RetryPolicy::default`].
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// The polling policy of [`OperationsClient::poll_until_done`] and
+    /// [`OperationsClient::cancel_and_wait`]. Default: [`PollingPolicy::default`].
+    pub fn polling_policy(mut self, policy: PollingPolicy) -> Self {
+        self.polling = policy;
+        self
+    }
+
+    /// The largest response accepted, in bytes. Default: 4 MiB.
+    pub fn max_response_size(mut self, bytes: usize) -> Self {
+        self.max_response_size = bytes;
+        self
+    }
+
+    /// How many HTTP/2 connections calls are spread over. Google front ends allow about 100
+    /// concurrent streams per connection, so a backend with more calls in flight than that
+    /// wants several. Default: 1.
+    pub fn connections(mut self, connections: usize) -> Self {
+        self.connections = connections;
+        self
+    }
+
+    /// Builds the client. Connections are opened lazily, on the first call; only
+    /// Application Default Credentials may do I/O here (they start fetching a token).
+    ///
+    /// Fails on a malformed endpoint or header value, or on credentials that would be sent
+    /// over plaintext to a host that is not loopback.
+    pub async fn build(mut self) -> Result<OperationsClient, Error> {
+        let channel = match self.channel.take() {
+            Some(channel) => channel,
+            None => self.open_channel()?,
+        };
+        self.build_with_service(channel)
+    }
+
+    /// Builds a client over any tonic transport (a [`Channel`] with your own tower layers in
+    /// front, for example). Endpoint, TLS and connection settings are ignored.
+    pub fn build_with_service<T, B>(self, service: T) -> Result<OperationsClient<T>, Error>
+    where
+        T: Service<http::Request<Body>, Response = http::Response<B>> + Clone + Send + 'static,
+        T::Future: Send,
+        T::Error: Into<BoxError>,
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<BoxError> + Send,
+    {
+        let quota_project = match &self.quota_project {
+            Some(p) => Some(AsciiMetadataValue::try_from(p.as_str()).map_err(|_| {
+                Error::config(
+                    "quota_project holds bytes not allowed in a header (CR, LF, controls)",
+                )
+            })?),
+            None => None,
+        };
+        let credentials = match self.credentials {
+            CredentialsChoice::Anonymous => anonymous::Builder::new().build(),
+            CredentialsChoice::Token(token) => Credentials::from(StaticToken::new(token)?),
+            CredentialsChoice::Given(credentials) => credentials,
+            CredentialsChoice::Default => google_cloud_auth::credentials::Builder::default()
+                .with_scopes([CLOUD_PLATFORM_SCOPE])
+                .build()
+                .map_err(Error::credentials)?,
+        };
+        let stub = RawClient::new(AuthLayer::new(credentials).layer(service))
+            .max_decoding_message_size(self.max_response_size);
+        Ok(OperationsClient {
+            stub,
+            config: Arc::new(Config {
+                endpoint: self.channel.is_none().then_some(self.endpoint),
+                quota_project,
+                timeout: self.timeout,
+                retry: self.retry,
+                polling: self.polling,
+            }),
+        })
+    }
+
+    fn open_channel(&self) -> Result<Channel, Error> {
+        let endpoint = self.make_endpoint(&self.endpoint)?;
+        if self.connections <= 1 {
+            return Ok(endpoint.connect_lazy());
+        }
+        Ok(Channel::balance_list(std::iter::repeat_n(
+            endpoint,
+            self.connections,
+        )))
+    }
+
+    fn make_endpoint(&self, url: &str) -> Result<Endpoint, Error> {
+        let bad = |why: &str| Error::config(format!("endpoint {url:?} {why}"));
+        let uri: http::Uri = url.parse().map_err(|_| bad("is not a valid URL"))?;
+        let host = uri.host().ok_or_else(|| bad("has no host"))?;
+        let mut endpoint = Endpoint::from(uri.clone())
+            .connect_timeout(self.connect_timeout)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_timeout(Duration::from_secs(10));
+        match uri.scheme_str() {
+            Some("https") => {
+                let mut tls = ClientTlsConfig::new();
+                #[cfg(feature = "webpki-roots")]
+                {
+                    tls = tls.with_webpki_roots();
+                }
+                #[cfg(feature = "native-roots")]
+                {
+                    tls = tls.with_native_roots();
+                }
+                for ca in &self.ca_certificates {
+                    tls = tls.ca_certificate(ca.clone());
+                }
+                endpoint = endpoint
+                    .tls_config(tls)
+                    .map_err(|e| Error::config(format!("TLS setup for {url:?}: {e}")))?;
+            }
+            Some("http") => {
+                let sends_credentials = !matches!(self.credentials, CredentialsChoice::Anonymous);
+                if sends_credentials && !self.allow_insecure && !is_loopback(host) {
+                    return Err(Error::config(format!(
+                        "refusing to send credentials over plaintext http:// to {host}, which is \
+                         not a loopback address; use https://, anonymous credentials, or \
+                         allow_insecure(true)"
+                    )));
+                }
+            }
+            _ => return Err(bad("must start with https:// or http://")),
+        }
+        Ok(endpoint)
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+impl OperationsClient {
+    /// A builder with every setting at its default.
+    pub fn builder() -> OperationsClientBuilder {
+        OperationsClientBuilder::default()
+    }
+}
+
+impl<T, B> OperationsClient<T>
+where
+    T: Service<http::Request<Body>, Response = http::Response<B>> + Clone + Send + 'static,
+    T::Future: Send,
+    T::Error: Into<BoxError>,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<BoxError> + Send,
+{
+    /// A copy of this client whose calls have another deadline, for one call or a few.
+    ///
+    /// ```no_run
+    /// # async fn run(client: longrunning_grpc::OperationsClient) -> Result<(), longrunning_grpc::Error> {
+    /// use std::time::Duration;
+    /// client.with_timeout(Duration::from_secs(60)).get_operation("operations/123").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_timeout(&self, timeout: Duration) -> Self {
+        let mut config = (*self.config).clone();
+        config.timeout = timeout;
+        self.with_config(config)
+    }
+
+    /// A copy of this client with another retry policy, for one call or a few.
+    pub fn with_retry_policy(&self, policy: RetryPolicy) -> Self {
+        let mut config = (*self.config).clone();
+        config.retry = policy;
+        self.with_config(config)
+    }
+
+    /// A copy of this client with another polling policy, for one wait or a few.
+    pub fn with_polling_policy(&self, policy: PollingPolicy) -> Self {
+        let mut config = (*self.config).clone();
+        config.polling = policy;
+        self.with_config(config)
+    }
+
+    fn with_config(&self, config: Config) -> Self {
+        Self {
+            stub: self.stub.clone(),
+            config: Arc::new(config),
+        }
+    }
+
+    /// Asks the server to cancel an operation (`CancelOperation`).
+    ///
+    /// Success only means the request was accepted: cancellation is asynchronous and best
+    /// effort. Confirm it with [`OperationsClient::get_operation`] (done with error code 1
+    /// means cancelled) or use [`OperationsClient::cancel_and_wait`]. A server that does not
+    /// support cancellation answers `UNIMPLEMENTED` ([`Error::is_unimplemented`]).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), longrunning_grpc::Error> {
+    /// use longrunning_grpc::OperationsClient;
+    ///
+    /// let client = OperationsClient::builder().build().await?;
+    /// client.cancel_operation("projects/p/locations/global/operations/op-1").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn cancel_operation(&self, name: impl AsRef<str>) -> Call<()> {
+        let call = self.call(
+            "CancelOperation",
+            name.as_ref(),
+            |name| pb::CancelOperationRequest {
+                name: name.to_owned(),
+            },
+            |mut stub, req| async move { stub.cancel_operation(req).await },
+        );
+        Call::new(async move { call.await.map(drop) })
+    }
+
+    /// Fetches an operation (`GetOperation`).
+    ///
+    /// ```
+    /// # use longrunning_grpc::emulator::{Emulator, ScriptedOperation};
+    /// # use longrunning_grpc::OperationsClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = Emulator::start().await?;
+    /// # emulator.insert(ScriptedOperation::new("projects/p/locations/l/operations/op-1"));
+    /// # let client = OperationsClient::builder().endpoint(emulator.endpoint()).anonymous().build().await?;
+    /// let op = client.get_operation("projects/p/locations/l/operations/op-1").await?;
+    /// if op.is_done() {
+    ///     println!("finished: cancelled = {}", op.is_cancelled());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn get_operation(&self, name: impl AsRef<str>) -> Call<pb::Operation> {
+        Call::new(self.call(
+            "GetOperation",
+            name.as_ref(),
+            |name| pb::GetOperationRequest {
+                name: name.to_owned(),
+            },
+            |mut stub, req| async move { stub.get_operation(req).await },
+        ))
+    }
+
+    /// Deletes an operation (`DeleteOperation`): the server forgets it.
+    ///
+    /// This does **not** cancel the operation; cancel it first if it must stop.
+    ///
+    /// ```no_run
+    /// # async fn run(client: longrunning_grpc::OperationsClient) -> Result<(), longrunning_grpc::Error> {
+    /// client.delete_operation("projects/p/locations/global/operations/op-1").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn delete_operation(&self, name: impl AsRef<str>) -> Call<()> {
+        let call = self.call(
+            "DeleteOperation",
+            name.as_ref(),
+            |name| pb::DeleteOperationRequest {
+                name: name.to_owned(),
+            },
+            |mut stub, req| async move { stub.delete_operation(req).await },
+        );
+        Call::new(async move { call.await.map(drop) })
+    }
+
+    /// Waits on the server until the operation is done or `timeout` passes (`WaitOperation`),
+    /// returning the operation as it then is. Not every server implements it
+    /// ([`Error::is_unimplemented`]); [`OperationsClient::poll_until_done`] works everywhere.
+    ///
+    /// The call's deadline is the client's timeout plus `timeout`. Never retried.
+    ///
+    /// ```no_run
+    /// # async fn run(client: longrunning_grpc::OperationsClient) -> Result<(), longrunning_grpc::Error> {
+    /// use std::time::Duration;
+    /// let op = client
+    ///     .wait_operation("projects/p/locations/global/operations/op-1", Duration::from_secs(30))
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn wait_operation(&self, name: impl AsRef<str>, timeout: Duration) -> Call<pb::Operation> {
+        let wait = prost_types::Duration::try_from(timeout).ok();
+        Call::new(
+            self.with_retry_policy(RetryPolicy::never())
+                .with_timeout(self.config.timeout.saturating_add(timeout))
+                .call(
+                    "WaitOperation",
+                    name.as_ref(),
+                    move |name| pb::WaitOperationRequest {
+                        name: name.to_owned(),
+                        timeout: wait,
+                    },
+                    |mut stub, req| async move { stub.wait_operation(req).await },
+                ),
+        )
+    }
+
+    /// Lists the operations under `parent` (`ListOperations`), e.g.
+    /// `projects/p/locations/global`. Set a filter or page size on the returned
+    /// [`ListOperations`], then read it as a stream of operations, a stream of pages, or one
+    /// page at a time.
+    ///
+    /// ```
+    /// # use longrunning_grpc::emulator::{Emulator, ScriptedOperation};
+    /// # use longrunning_grpc::OperationsClient;
+    /// use futures_util::TryStreamExt;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = Emulator::start().await?;
+    /// # for i in 0..5 { emulator.insert(ScriptedOperation::new(format!("projects/p/locations/l/operations/op-{i}"))); }
+    /// # let client = OperationsClient::builder().endpoint(emulator.endpoint()).anonymous().build().await?;
+    /// let running: Vec<_> = client
+    ///     .list_operations("projects/p/locations/l")
+    ///     .filter("done=false")
+    ///     .page_size(2)
+    ///     .stream()
+    ///     .try_collect()
+    ///     .await?;
+    /// assert_eq!(running.len(), 5);
+    /// # Ok(()) }
+    /// ```
+    pub fn list_operations(&self, parent: impl Into<String>) -> ListOperations<T> {
+        ListOperations {
+            client: self.clone(),
+            request: pb::ListOperationsRequest {
+                name: parent.into(),
+                ..Default::default()
+            },
+        }
+    }
+
+    /// Polls `GetOperation` until the operation is done or the polling deadline passes,
+    /// sleeping between polls as the [`PollingPolicy`] says. Each poll is a full call (retried
+    /// on `UNAVAILABLE`); any other error ends the wait. Dropping the future stops polling.
+    ///
+    /// ```
+    /// # use longrunning_grpc::emulator::{Completion, Emulator, ScriptedOperation};
+    /// # use longrunning_grpc::{OperationsClient, Polled, PollingPolicy};
+    /// # use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = Emulator::start().await?;
+    /// # emulator.insert(ScriptedOperation::new("projects/p/locations/l/operations/op-1").completion(Completion::AfterPolls(2)));
+    /// # let client = OperationsClient::builder().endpoint(emulator.endpoint()).anonymous()
+    /// #     .polling_policy(PollingPolicy::builder().initial_delay(Duration::from_millis(10)).build()?)
+    /// #     .build().await?;
+    /// match client.poll_until_done("projects/p/locations/l/operations/op-1").await? {
+    ///     Polled::Done(op) => println!("done: {:?}", op.result()),
+    ///     Polled::StillRunning(op) => println!("gave up; {} still running", op.name),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn poll_until_done(&self, name: impl AsRef<str>) -> Call<Polled> {
+        let this = self.clone();
+        let name = name.as_ref().to_owned();
+        Call::new(async move { this.poll(name).await })
+    }
+
+    async fn poll(self, name: String) -> Result<Polled, Error> {
+        validate_name(&name).map_err(|e| e.with_method("GetOperation"))?;
+        let policy = self.config.polling.clone();
+        let deadline = policy.deadline().map(|d| Instant::now() + d);
+        let mut delays = policy.delays();
+        loop {
+            let op = self.get_operation(&name).await?;
+            if op.done {
+                return Ok(Polled::Done(op));
+            }
+            let delay = delays.next().unwrap_or(Duration::from_secs(1));
+            let wake = Instant::now() + delay;
+            match deadline {
+                Some(deadline) if wake >= deadline => {
+                    // One last look at the deadline itself, so a wait of N seconds sees the
+                    // state at N seconds rather than a little before.
+                    tokio::time::sleep_until(deadline).await;
+                    let op = self.get_operation(&name).await?;
+                    return Ok(if op.done {
+                        Polled::Done(op)
+                    } else {
+                        Polled::StillRunning(op)
+                    });
+                }
+                _ => tokio::time::sleep_until(wake).await,
+            }
+        }
+    }
+
+    /// Cancels an operation and confirms the outcome by polling, in one call.
+    ///
+    /// Returns [`CancelOutcome::Unsupported`] if the server answers the cancel with
+    /// `UNIMPLEMENTED`; other errors of the cancel or of a poll are returned as errors.
+    ///
+    /// ```
+    /// # use longrunning_grpc::emulator::{Emulator, ScriptedOperation};
+    /// # use longrunning_grpc::{CancelOutcome, OperationsClient};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = Emulator::start().await?;
+    /// # emulator.insert(ScriptedOperation::new("projects/p/locations/l/operations/op-1"));
+    /// # let client = OperationsClient::builder().endpoint(emulator.endpoint()).anonymous().build().await?;
+    /// match client.cancel_and_wait("projects/p/locations/l/operations/op-1").await? {
+    ///     CancelOutcome::Cancelled(op) => println!("{} cancelled", op.name),
+    ///     CancelOutcome::Completed(_) => println!("finished before the cancel took effect"),
+    ///     CancelOutcome::Failed(op) => println!("failed: {:?}", op.error()),
+    ///     CancelOutcome::StillRunning(_) => println!("still running at the polling deadline"),
+    ///     CancelOutcome::Unsupported(_) => println!("this server cannot cancel"),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn cancel_and_wait(&self, name: impl AsRef<str>) -> Call<CancelOutcome> {
+        let this = self.clone();
+        let name = name.as_ref().to_owned();
+        Call::new(async move {
+            match this.cancel_operation(&name).await {
+                Ok(()) => {}
+                Err(e) if e.is_unimplemented() => return Ok(CancelOutcome::Unsupported(e)),
+                Err(e) => return Err(e),
+            }
+            let polled = this.poll(name).await?;
+            Ok(CancelOutcome::from_polled(polled))
+        })
+    }
+
+    /// One unary call: check the name, then attempt under the deadline and retry policy.
+    /// The future owns what it needs, so it is `'static` and `Send` whatever `T`'s `Sync`.
+    fn call<M, R, Fut, Make, Send_>(
+        &self,
+        method: &'static str,
+        name: &str,
+        make: Make,
+        send: Send_,
+    ) -> impl Future<Output = Result<R, Error>> + Send + 'static + use<T, B, M, R, Fut, Make, Send_>
+    where
+        Make: Fn(&str) -> M + Send + 'static,
+        Send_: Fn(RawClient<AuthService<T>>, tonic::Request<M>) -> Fut + Send + 'static,
+        M: Send + 'static,
+        R: Send + 'static,
+        Fut: Future<Output = Result<tonic::Response<R>, tonic::Status>> + Send,
+    {
+        let stub = self.stub.clone();
+        let config = self.config.clone();
+        let name = name.to_owned();
+        async move {
+            validate_name(&name).map_err(|e| e.with_method(method))?;
+            let span = tracing::debug_span!(
+                "longrunning",
+                method,
+                name = name.as_str(),
+                attempt = tracing::field::Empty,
+                code = tracing::field::Empty
+            );
+            attempts(stub, &config, method, &name, make, send)
+                .instrument(span)
+                .await
+                .map_err(|e| e.with_method(method).with_name(name))
+        }
+    }
+}
+
+async fn attempts<T, M, R, Fut>(
+    stub: RawClient<AuthService<T>>,
+    config: &Config,
+    method: &'static str,
+    name: &str,
+    make: impl Fn(&str) -> M,
+    send: impl Fn(RawClient<AuthService<T>>, tonic::Request<M>) -> Fut,
+) -> Result<R, Error>
+where
+    T: Clone,
+    Fut: Future<Output = Result<tonic::Response<R>, tonic::Status>>,
+{
+    let routing = AsciiMetadataValue::try_from(routing_header("name", name))
+        .map_err(|_| Error::invalid_argument(name, "name cannot be sent in a header"))?;
+    let start = Instant::now();
+    let deadline = start + config.timeout;
+    let mut backoff = None;
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(Error::deadline(config.timeout));
+        }
+        let mut request = tonic::Request::new(make(name));
+        request.set_timeout(remaining);
+        add_headers(request.metadata_mut(), &routing, config);
+        let sent = tokio::time::timeout_at(deadline, send(stub.clone(), request)).await;
+        let error = match sent {
+            Ok(Ok(response)) => {
+                let span = tracing::Span::current();
+                span.record("attempt", attempt);
+                span.record("code", "OK");
+                tracing::debug!(attempt, latency = ?start.elapsed(), "call succeeded");
+                return Ok(response.into_inner());
+            }
+            Ok(Err(status)) => classify(status, deadline, config.timeout),
+            Err(_elapsed) => Error::deadline(config.timeout),
+        };
+        let code = error.code();
+        let span = tracing::Span::current();
+        span.record("attempt", attempt);
+        span.record("code", code_name(code));
+        let retryable = config.retry.retries(code) && !error.is_credentials();
+        if !retryable || attempt >= config.retry.max_attempts() {
+            tracing::debug!(attempt, code = code_name(code), "call failed");
+            return Err(error);
+        }
+        let delay = match error.details().retry_delay() {
+            Some(delay) => delay,
+            None => backoff
+                .get_or_insert_with(|| config.retry.backoff())
+                .next()
+                .unwrap_or_default(),
+        };
+        if Instant::now() + delay >= deadline {
+            tracing::debug!(
+                attempt,
+                code = code_name(code),
+                ?delay,
+                "no time left to retry"
+            );
+            return Err(error);
+        }
+        tracing::info!(
+            attempt,
+            code = code_name(code),
+            ?delay,
+            "retrying {method} for {name}"
+        );
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// The future of one call: `Send`, `'static` (it owns what it needs, so it can be spawned)
+/// and nameable, so it can be stored in a struct.
+#[must_use = "futures do nothing unless awaited"]
+pub struct Call<R> {
+    inner: Pin<Box<dyn Future<Output = Result<R, Error>> + Send + 'static>>,
+}
+
+impl<R> Call<R> {
+    fn new(future: impl Future<Output = Result<R, Error>> + Send + 'static) -> Self {
+        Self {
+            inner: Box::pin(future),
+        }
+    }
+}
+
+impl<R> Future for Call<R> {
+    type Output = Result<R, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+impl<R> fmt::Debug for Call<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Call").finish_non_exhaustive()
+    }
+}
+
+fn add_headers(metadata: &mut MetadataMap, routing: &AsciiMetadataValue, config: &Config) {
+    metadata.insert(headers::REQUEST_PARAMS, routing.clone());
+    metadata.insert(headers::API_CLIENT, headers::api_client());
+    if let Some(project) = &config.quota_project {
+        metadata.insert(headers::USER_PROJECT, project.clone());
+    }
+}
+
+/// Turns a status from the tonic stack into an [`Error`].
+///
+/// Statuses the server sent have no `source`; those tonic made from a local failure do.
+fn classify(status: tonic::Status, deadline: Instant, timeout: Duration) -> Error {
+    use std::error::Error as _;
+    let mut source = status.source();
+    let local = source.is_some();
+    while let Some(err) = source {
+        if let Some(failed) = err.downcast_ref::<CredentialsFailed>() {
+            return Error::credentials(failed.0.clone());
+        }
+        source = err.source();
+    }
+    if local {
+        // tonic's own deadline (from `grpc-timeout`) fires as CANCELLED.
+        if Instant::now() >= deadline {
+            return Error::deadline(timeout);
+        }
+        return Error::transport(status);
+    }
+    Error::status(status)
+}
+
+/// A pending `ListOperations` call; see [`OperationsClient::list_operations`].
+#[must_use]
+pub struct ListOperations<T = Channel> {
+    client: OperationsClient<T>,
+    request: pb::ListOperationsRequest,
+}
+
+/// One page of `ListOperations`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Page {
+    /// The operations on this page.
+    pub operations: Vec<pb::Operation>,
+    /// The token of the next page; empty on the last page.
+    pub next_page_token: String,
+    /// Resources the server could not reach (with `return_partial_success`).
+    pub unreachable: Vec<String>,
+}
+
+/// Every operation of a listing, and every unreachable resource reported on any page.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Listing {
+    /// The operations, in the server's order.
+    pub operations: Vec<pb::Operation>,
+    /// Resources the server could not reach.
+    pub unreachable: Vec<String>,
+}
+
+impl<T, B> ListOperations<T>
+where
+    T: Service<http::Request<Body>, Response = http::Response<B>> + Clone + Send + 'static,
+    T::Future: Send,
+    T::Error: Into<BoxError>,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<BoxError> + Send,
+{
+    /// A filter in the server's syntax, e.g. `done=true`. Default: none.
+    pub fn filter(mut self, filter: impl Into<String>) -> Self {
+        self.request.filter = filter.into();
+        self
+    }
+
+    /// The most operations per page; 0 lets the server choose. Default: 0.
+    pub fn page_size(mut self, size: i32) -> Self {
+        self.request.page_size = size;
+        self
+    }
+
+    /// Asks the server to return what it can reach and list the rest in `unreachable`.
+    /// Default: false (not sent).
+    pub fn return_partial_success(mut self, partial: bool) -> Self {
+        self.request.return_partial_success = partial;
+        self
+    }
+
+    /// Fetches one page; pass `""` for the first, then each page's `next_page_token`.
+    pub fn page(&self, page_token: impl Into<String>) -> Call<Page> {
+        let mut request = self.request.clone();
+        request.page_token = page_token.into();
+        let negative = request.page_size < 0;
+        let name = request.name.clone();
+        let call = self.client.call(
+            "ListOperations",
+            &name,
+            move |_| request.clone(),
+            |mut stub, req| async move { stub.list_operations(req).await },
+        );
+        Call::new(async move {
+            if negative {
+                return Err(Error::invalid_argument(&name, "page_size is negative")
+                    .with_method("ListOperations"));
+            }
+            let response = call.await?;
+            Ok(Page {
+                operations: response.operations,
+                next_page_token: response.next_page_token,
+                unreachable: response.unreachable,
+            })
+        })
+    }
+
+    /// Every page in order, following `next_page_token` until it is empty.
+    pub fn pages(self) -> impl Stream<Item = Result<Page, Error>> + Send + 'static {
+        futures_util::stream::try_unfold(Some((self, String::new())), |state| async move {
+            let Some((list, token)) = state else {
+                return Ok(None);
+            };
+            let page = list.page(token).await?;
+            let next =
+                (!page.next_page_token.is_empty()).then(|| (list, page.next_page_token.clone()));
+            Ok(Some((page, next)))
+        })
+    }
+
+    /// Every operation in order, across pages.
+    pub fn stream(self) -> impl Stream<Item = Result<pb::Operation, Error>> + Send + 'static {
+        use futures_util::{StreamExt, TryStreamExt};
+        self.pages()
+            .map_ok(|page| futures_util::stream::iter(page.operations.into_iter().map(Ok)))
+            .try_flatten()
+            .boxed()
+    }
+
+    /// Reads pages until the end or until `max` operations are collected, keeping every
+    /// unreachable resource reported on the way.
+    pub async fn collect(self, max: Option<usize>) -> Result<Listing, Error> {
+        use futures_util::TryStreamExt;
+        let mut listing = Listing::default();
+        let mut pages = std::pin::pin!(self.pages());
+        while let Some(page) = pages.try_next().await? {
+            listing.unreachable.extend(page.unreachable);
+            listing.operations.extend(page.operations);
+            if let Some(max) = max
+                && listing.operations.len() >= max
+            {
+                listing.operations.truncate(max);
+                break;
+            }
+        }
+        Ok(listing)
+    }
+}

@@ -1,0 +1,419 @@
+//! The one error type every call returns.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::time::Duration;
+
+use prost::Message;
+use tonic::Code;
+
+use crate::pb::rpc;
+
+type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// An error from this crate: invalid input, credentials, transport, deadline, or a status
+/// returned by the server.
+///
+/// Ask what happened with the `is_*` methods and [`Error::code`]; the server's
+/// `google.rpc` error details are in [`Error::details`]; the underlying error is reachable
+/// through [`std::error::Error::source`].
+///
+/// ```
+/// # use longrunning_grpc::validate_name;
+/// let err = validate_name("").unwrap_err();
+/// assert!(err.is_invalid_argument());
+/// assert_eq!(err.code(), tonic::Code::InvalidArgument);
+/// ```
+pub struct Error {
+    inner: Box<Inner>,
+}
+
+struct Inner {
+    kind: Kind,
+    /// The operation (or collection) the call was about.
+    name: Option<String>,
+    /// The gRPC method, e.g. `CancelOperation`.
+    method: Option<&'static str>,
+    source: Option<BoxError>,
+}
+
+enum Kind {
+    /// Bad input, found before anything was sent.
+    InvalidArgument(String),
+    /// A builder setting that cannot work.
+    Config(String),
+    /// The credentials could not produce headers.
+    Credentials,
+    /// The connection failed (refused, reset, TLS, …).
+    Transport,
+    /// The call's deadline passed.
+    Deadline(Duration),
+    /// The server answered with a non-OK status.
+    Status(Box<StatusInfo>),
+    /// A response could not be decoded (e.g. an `Any` of an unexpected type).
+    Decode(String),
+}
+
+struct StatusInfo {
+    code: Code,
+    message: String,
+    details: ErrorDetails,
+}
+
+impl Error {
+    pub(crate) fn invalid_argument(name: &str, why: impl Into<String>) -> Self {
+        // Bad names may be huge or hold control characters: keep a short, escaped excerpt.
+        let shown: String = name.chars().take(64).collect();
+        let shown = if shown.len() < name.len() {
+            format!("{shown}…")
+        } else {
+            shown
+        };
+        Self::new(Kind::InvalidArgument(why.into())).with_name(shown)
+    }
+
+    pub(crate) fn config(why: impl Into<String>) -> Self {
+        Self::new(Kind::Config(why.into()))
+    }
+
+    pub(crate) fn credentials(source: impl Into<BoxError>) -> Self {
+        Self::new(Kind::Credentials).with_source(source)
+    }
+
+    pub(crate) fn transport(source: impl Into<BoxError>) -> Self {
+        Self::new(Kind::Transport).with_source(source)
+    }
+
+    pub(crate) fn deadline(after: Duration) -> Self {
+        Self::new(Kind::Deadline(after))
+    }
+
+    pub(crate) fn decode(why: impl Into<String>) -> Self {
+        Self::new(Kind::Decode(why.into()))
+    }
+
+    /// An error for a non-OK gRPC status, with its details decoded.
+    pub(crate) fn status(status: tonic::Status) -> Self {
+        let details = ErrorDetails::from_status_bytes(status.details());
+        let info = StatusInfo {
+            code: status.code(),
+            message: status.message().to_owned(),
+            details,
+        };
+        Self::new(Kind::Status(Box::new(info))).with_source(status)
+    }
+
+    fn new(kind: Kind) -> Self {
+        Self {
+            inner: Box::new(Inner {
+                kind,
+                name: None,
+                method: None,
+                source: None,
+            }),
+        }
+    }
+
+    pub(crate) fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.inner.name = Some(name.into());
+        self
+    }
+
+    pub(crate) fn with_method(mut self, method: &'static str) -> Self {
+        self.inner.method = Some(method);
+        self
+    }
+
+    pub(crate) fn with_source(mut self, source: impl Into<BoxError>) -> Self {
+        self.inner.source = Some(source.into());
+        self
+    }
+
+    /// The gRPC code that best describes the error.
+    ///
+    /// A server status gives its own code; invalid input gives `InvalidArgument`, transport
+    /// failures `Unavailable`, deadlines `DeadlineExceeded`, credentials failures
+    /// `Unauthenticated`, undecodable responses `Internal`.
+    pub fn code(&self) -> Code {
+        match &self.inner.kind {
+            Kind::InvalidArgument(_) | Kind::Config(_) => Code::InvalidArgument,
+            Kind::Credentials => Code::Unauthenticated,
+            Kind::Transport => Code::Unavailable,
+            Kind::Deadline(_) => Code::DeadlineExceeded,
+            Kind::Status(s) => s.code,
+            Kind::Decode(_) => Code::Internal,
+        }
+    }
+
+    /// The server's message, for a server status.
+    pub fn message(&self) -> Option<&str> {
+        match &self.inner.kind {
+            Kind::Status(s) => Some(&s.message),
+            _ => None,
+        }
+    }
+
+    /// The `google.rpc` error details the server sent in `grpc-status-details-bin`.
+    /// Empty for errors that are not a server status.
+    pub fn details(&self) -> &ErrorDetails {
+        static EMPTY: ErrorDetails = ErrorDetails::EMPTY;
+        match &self.inner.kind {
+            Kind::Status(s) => &s.details,
+            _ => &EMPTY,
+        }
+    }
+
+    /// The name the call was about, when there was one.
+    pub fn name(&self) -> Option<&str> {
+        self.inner.name.as_deref()
+    }
+
+    /// The gRPC method the call was for, e.g. `CancelOperation`.
+    pub fn method(&self) -> Option<&'static str> {
+        self.inner.method
+    }
+
+    /// The input was invalid (a bad name, a bad page token, …); nothing was sent.
+    pub fn is_invalid_argument(&self) -> bool {
+        matches!(self.inner.kind, Kind::InvalidArgument(_))
+    }
+
+    /// A builder setting could not work (a bad endpoint, a header value with invalid
+    /// bytes, credentials over plaintext, …).
+    pub fn is_config(&self) -> bool {
+        matches!(self.inner.kind, Kind::Config(_))
+    }
+
+    /// The credentials could not produce the request headers.
+    pub fn is_credentials(&self) -> bool {
+        matches!(self.inner.kind, Kind::Credentials)
+    }
+
+    /// The connection failed before a gRPC status was received.
+    pub fn is_transport(&self) -> bool {
+        matches!(self.inner.kind, Kind::Transport)
+    }
+
+    /// The call's deadline passed (locally, or the server said `DEADLINE_EXCEEDED`).
+    pub fn is_timeout(&self) -> bool {
+        self.code() == Code::DeadlineExceeded
+    }
+
+    /// The server answered with a non-OK status.
+    pub fn is_status(&self) -> bool {
+        matches!(self.inner.kind, Kind::Status(_))
+    }
+
+    /// A response could not be decoded as expected.
+    pub fn is_decode(&self) -> bool {
+        matches!(self.inner.kind, Kind::Decode(_))
+    }
+
+    /// The server does not implement the method (`UNIMPLEMENTED`).
+    pub fn is_unimplemented(&self) -> bool {
+        self.is_status() && self.code() == Code::Unimplemented
+    }
+
+    /// The operation does not exist (`NOT_FOUND`).
+    pub fn is_not_found(&self) -> bool {
+        self.is_status() && self.code() == Code::NotFound
+    }
+
+    /// The caller may not do this (`PERMISSION_DENIED`).
+    pub fn is_permission_denied(&self) -> bool {
+        self.is_status() && self.code() == Code::PermissionDenied
+    }
+
+    /// Whether the default retry policy would retry this error: `UNAVAILABLE`, including
+    /// connection failures.
+    pub fn is_unavailable(&self) -> bool {
+        self.code() == Code::Unavailable
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.inner.kind {
+            Kind::InvalidArgument(why) => write!(f, "invalid argument: {why}")?,
+            Kind::Config(why) => write!(f, "invalid client configuration: {why}")?,
+            Kind::Credentials => f.write_str("credentials error")?,
+            Kind::Transport => f.write_str("transport error")?,
+            Kind::Deadline(after) => write!(f, "deadline of {after:?} exceeded")?,
+            Kind::Status(s) => {
+                write!(f, "server returned {}", code_name(s.code))?;
+                if !s.message.is_empty() {
+                    write!(f, ": {}", s.message)?;
+                }
+            }
+            Kind::Decode(why) => write!(f, "cannot decode response: {why}")?,
+        }
+        if let Some(method) = self.inner.method {
+            write!(f, " in {method}")?;
+        }
+        if let Some(name) = &self.inner.name {
+            write!(f, " for {name:?}")?;
+        }
+        if matches!(self.inner.kind, Kind::Credentials | Kind::Transport)
+            && let Some(source) = &self.inner.source
+        {
+            write!(f, ": {source}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("code", &self.code());
+        d.field("message", &self.to_string());
+        if let Some(source) = &self.inner.source {
+            d.field("source", source);
+        }
+        d.finish()
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.inner
+            .source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
+    }
+}
+
+/// The canonical upper-case name of a gRPC code, e.g. `PERMISSION_DENIED`.
+pub fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+/// The standard `google.rpc` error details carried by a status.
+///
+/// Each known detail type is decoded into its field; anything else (or a known type that
+/// fails to decode) is kept as-is in [`ErrorDetails::other`].
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct ErrorDetails {
+    /// `google.rpc.ErrorInfo`: the reason, domain and metadata.
+    pub error_info: Option<rpc::ErrorInfo>,
+    /// `google.rpc.RetryInfo`: how long to wait before retrying.
+    pub retry_info: Option<rpc::RetryInfo>,
+    /// `google.rpc.DebugInfo`.
+    pub debug_info: Option<rpc::DebugInfo>,
+    /// `google.rpc.QuotaFailure`.
+    pub quota_failure: Option<rpc::QuotaFailure>,
+    /// `google.rpc.PreconditionFailure`.
+    pub precondition_failure: Option<rpc::PreconditionFailure>,
+    /// `google.rpc.BadRequest`.
+    pub bad_request: Option<rpc::BadRequest>,
+    /// `google.rpc.RequestInfo`.
+    pub request_info: Option<rpc::RequestInfo>,
+    /// `google.rpc.ResourceInfo`.
+    pub resource_info: Option<rpc::ResourceInfo>,
+    /// `google.rpc.Help`.
+    pub help: Option<rpc::Help>,
+    /// `google.rpc.LocalizedMessage`.
+    pub localized_message: Option<rpc::LocalizedMessage>,
+    /// Details of other types, undecoded.
+    pub other: Vec<prost_types::Any>,
+}
+
+impl ErrorDetails {
+    const EMPTY: ErrorDetails = ErrorDetails {
+        error_info: None,
+        retry_info: None,
+        debug_info: None,
+        quota_failure: None,
+        precondition_failure: None,
+        bad_request: None,
+        request_info: None,
+        resource_info: None,
+        help: None,
+        localized_message: None,
+        other: Vec::new(),
+    };
+
+    /// Decodes the details of an encoded `google.rpc.Status` (the `grpc-status-details-bin`
+    /// trailer). Bytes that are not a valid `Status` give empty details.
+    pub fn from_status_bytes(bytes: &[u8]) -> Self {
+        if bytes.is_empty() {
+            return Self::default();
+        }
+        match rpc::Status::decode(bytes) {
+            Ok(status) => Self::from_anys(status.details),
+            Err(_) => Self::default(),
+        }
+    }
+
+    /// Decodes a list of `Any` details, as found in `google.rpc.Status.details`.
+    pub fn from_anys(details: impl IntoIterator<Item = prost_types::Any>) -> Self {
+        let mut out = Self::default();
+        for any in details {
+            if !out.take(&any) {
+                out.other.push(any);
+            }
+        }
+        out
+    }
+
+    /// Stores `any` in its field if it is a known type that decodes; says whether it did.
+    fn take(&mut self, any: &prost_types::Any) -> bool {
+        fn put<M: prost::Name + Default>(slot: &mut Option<M>, any: &prost_types::Any) -> bool {
+            match any.to_msg::<M>() {
+                Ok(m) => {
+                    *slot = Some(m);
+                    true
+                }
+                Err(_) => false,
+            }
+        }
+        let Some(type_name) = any.type_url.rsplit('/').next() else {
+            return false;
+        };
+        match type_name {
+            "google.rpc.ErrorInfo" => put(&mut self.error_info, any),
+            "google.rpc.RetryInfo" => put(&mut self.retry_info, any),
+            "google.rpc.DebugInfo" => put(&mut self.debug_info, any),
+            "google.rpc.QuotaFailure" => put(&mut self.quota_failure, any),
+            "google.rpc.PreconditionFailure" => put(&mut self.precondition_failure, any),
+            "google.rpc.BadRequest" => put(&mut self.bad_request, any),
+            "google.rpc.RequestInfo" => put(&mut self.request_info, any),
+            "google.rpc.ResourceInfo" => put(&mut self.resource_info, any),
+            "google.rpc.Help" => put(&mut self.help, any),
+            "google.rpc.LocalizedMessage" => put(&mut self.localized_message, any),
+            _ => false,
+        }
+    }
+
+    /// The server's suggested delay before retrying, from `RetryInfo`, if it is valid.
+    pub fn retry_delay(&self) -> Option<Duration> {
+        let d = self.retry_info.as_ref()?.retry_delay.as_ref()?;
+        let secs = u64::try_from(d.seconds).ok()?;
+        let nanos = u32::try_from(d.nanos).ok().filter(|n| *n < 1_000_000_000)?;
+        Some(Duration::new(secs, nanos))
+    }
+
+    /// Whether no detail was sent.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::EMPTY
+    }
+}

@@ -1,0 +1,237 @@
+//! What a valid operation name is, and how it travels in the routing header.
+
+use std::fmt;
+use std::str::FromStr;
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+use crate::Error;
+
+/// The longest name accepted, in bytes.
+pub const MAX_NAME_LEN: usize = 2048;
+
+/// Characters left as they are in the routing header: RFC 3986 unreserved characters.
+/// Everything else, `/` included, is percent-encoded (AIP-4222, as the Go and Java clients do).
+const ROUTING: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Checks a resource name (an operation name, or a collection for `ListOperations`) before
+/// anything is sent.
+///
+/// A name must not be empty, must be at most 2048 bytes, must hold no whitespace or control
+/// characters, and must have no empty `/`-separated segment. Other Google APIs use other name
+/// patterns, so no pattern is imposed here; [`OperationName`] checks the Gemini for Google
+/// Cloud one.
+///
+/// ```
+/// use longrunning_grpc::validate_name;
+///
+/// assert!(validate_name("projects/p/locations/l/operations/o").is_ok());
+/// let err = validate_name("projects//operations/o").unwrap_err();
+/// assert!(err.is_invalid_argument());
+/// assert!(err.to_string().contains("empty segment"));
+/// ```
+pub fn validate_name(name: &str) -> Result<(), Error> {
+    check(name).map_err(|why| Error::invalid_argument(name, why))
+}
+
+fn check(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("name is empty".into());
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(format!(
+            "name is {} bytes long; the limit is {MAX_NAME_LEN}",
+            name.len()
+        ));
+    }
+    if let Some((at, c)) = name
+        .char_indices()
+        .find(|(_, c)| c.is_whitespace() || c.is_control())
+    {
+        let what = if c.is_whitespace() {
+            "whitespace"
+        } else {
+            "a control character"
+        };
+        return Err(format!("name contains {what} ({c:?}) at byte {at}"));
+    }
+    if name.split('/').any(str::is_empty) {
+        return Err("name has an empty segment (leading, trailing or doubled '/')".into());
+    }
+    Ok(())
+}
+
+/// The value of the `x-goog-request-params` header for a request keyed by `name`:
+/// `name=` followed by the name percent-encoded, `/` as `%2F`.
+///
+/// ```
+/// # use longrunning_grpc::routing_header;
+/// assert_eq!(
+///     routing_header("name", "projects/p/operations/o"),
+///     "name=projects%2Fp%2Foperations%2Fo"
+/// );
+/// ```
+pub fn routing_header(key: &str, value: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 1 + value.len() + value.len() / 2);
+    out.push_str(key);
+    out.push('=');
+    out.extend(utf8_percent_encode(value, ROUTING));
+    out
+}
+
+/// A Gemini for Google Cloud operation name:
+/// `projects/{project}/locations/{location}/operations/{operation}`.
+///
+/// Calls accept this type or any string (other Google APIs use other patterns); either way the
+/// name is checked before anything is sent.
+///
+/// ```
+/// use longrunning_grpc::OperationName;
+///
+/// let name: OperationName = "projects/p/locations/us-central1/operations/op-1".parse()?;
+/// assert_eq!(name.project(), "p");
+/// assert_eq!(name.location(), "us-central1");
+/// assert_eq!(name.operation(), "op-1");
+/// assert_eq!(OperationName::new("p", "us-central1", "op-1")?, name);
+/// assert_eq!(name.to_string(), "projects/p/locations/us-central1/operations/op-1");
+/// # Ok::<(), longrunning_grpc::Error>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OperationName {
+    full: String,
+    // Byte ranges of the three variable segments inside `full`.
+    project: (usize, usize),
+    location: (usize, usize),
+    operation: (usize, usize),
+}
+
+impl OperationName {
+    /// Builds a name from its three parts, checking each.
+    pub fn new(project: &str, location: &str, operation: &str) -> Result<Self, Error> {
+        format!("projects/{project}/locations/{location}/operations/{operation}").parse()
+    }
+
+    /// Parses `projects/{project}/locations/{location}/operations/{operation}`.
+    pub fn parse(name: &str) -> Result<Self, Error> {
+        validate_name(name)?;
+        let bad = || {
+            Error::invalid_argument(
+                name,
+                "name does not match projects/{project}/locations/{location}/operations/{operation}",
+            )
+        };
+        let mut parts = [(0usize, 0usize); 6];
+        let mut count = 0;
+        let mut start = 0;
+        for segment in name.split('/') {
+            if count == parts.len() {
+                return Err(bad());
+            }
+            parts[count] = (start, start + segment.len());
+            count += 1;
+            start += segment.len() + 1;
+        }
+        let literal = |i: usize| &name[parts[i].0..parts[i].1];
+        if count != 6
+            || literal(0) != "projects"
+            || literal(2) != "locations"
+            || literal(4) != "operations"
+        {
+            return Err(bad());
+        }
+        Ok(Self {
+            full: name.to_owned(),
+            project: parts[1],
+            location: parts[3],
+            operation: parts[5],
+        })
+    }
+
+    /// The project ID or number.
+    pub fn project(&self) -> &str {
+        &self.full[self.project.0..self.project.1]
+    }
+
+    /// The location, e.g. `global` or `us-central1`.
+    pub fn location(&self) -> &str {
+        &self.full[self.location.0..self.location.1]
+    }
+
+    /// The operation ID.
+    pub fn operation(&self) -> &str {
+        &self.full[self.operation.0..self.operation.1]
+    }
+
+    /// The parent collection, `projects/{project}/locations/{location}`, as used by
+    /// `ListOperations`.
+    pub fn parent(&self) -> &str {
+        &self.full[..self.location.1]
+    }
+
+    /// The whole name.
+    pub fn as_str(&self) -> &str {
+        &self.full
+    }
+}
+
+impl FromStr for OperationName {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl fmt::Display for OperationName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.full)
+    }
+}
+
+impl fmt::Debug for OperationName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("OperationName").field(&self.full).finish()
+    }
+}
+
+impl AsRef<str> for OperationName {
+    fn as_ref(&self) -> &str {
+        &self.full
+    }
+}
+
+impl From<OperationName> for String {
+    fn from(name: OperationName) -> Self {
+        name.full
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routing_header_encodes_reserved_characters() {
+        assert_eq!(
+            routing_header("name", "a/b c&d=e"),
+            "name=a%2Fb%20c%26d%3De"
+        );
+        assert_eq!(routing_header("name", "A-z_0.9~"), "name=A-z_0.9~");
+    }
+
+    #[test]
+    fn parse_rejects_wrong_literals_and_counts() {
+        for bad in [
+            "projects/p/locations/l/operation/o",
+            "projects/p/locations/l/operations",
+            "projects/p/locations/l/operations/o/x",
+            "operations/o",
+        ] {
+            assert!(OperationName::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

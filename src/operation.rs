@@ -1,0 +1,166 @@
+//! Reading an [`Operation`] without touching `Any` by hand, and the outcomes of waiting.
+
+use prost_types::Any;
+
+use crate::Error;
+use crate::pb::rpc::Status;
+use crate::pb::{Operation, operation};
+
+/// `google.rpc.Code.CANCELLED`.
+const CANCELLED: i32 = 1;
+
+impl Operation {
+    /// Whether the operation has finished (successfully, with an error, or cancelled).
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// The outcome: `None` while running (or if a done operation carries no result),
+    /// `Some(Ok(response))` on success, `Some(Err(status))` on failure or cancellation.
+    pub fn result(&self) -> Option<Result<&Any, &Status>> {
+        if !self.done {
+            return None;
+        }
+        match self.result.as_ref()? {
+            operation::Result::Response(any) => Some(Ok(any)),
+            operation::Result::Error(status) => Some(Err(status)),
+        }
+    }
+
+    /// The error, if the operation is done and failed (cancellation included).
+    pub fn error(&self) -> Option<&Status> {
+        self.result()?.err()
+    }
+
+    /// Whether the operation is done with error code 1 (`CANCELLED`): cancellation succeeded.
+    /// The operation is kept (not deleted) by the server.
+    pub fn is_cancelled(&self) -> bool {
+        self.error().is_some_and(|s| s.code == CANCELLED)
+    }
+
+    /// Decodes the response as `T`. `Ok(None)` while there is no response (running or
+    /// failed); an error if the response's type URL is not `T`'s or its bytes do not decode.
+    ///
+    /// ```
+    /// use longrunning_grpc::pb::{Operation, operation};
+    /// use longrunning_grpc::prost_types::{Any, Duration, Timestamp};
+    ///
+    /// let op = Operation {
+    ///     name: "operations/1".into(),
+    ///     done: true,
+    ///     result: Some(operation::Result::Response(Any::from_msg(&Duration { seconds: 3, nanos: 0 })?)),
+    ///     ..Default::default()
+    /// };
+    /// assert_eq!(op.response_as::<Duration>()?.unwrap().seconds, 3);
+    /// assert!(op.response_as::<Timestamp>().unwrap_err().is_decode());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn response_as<T: prost::Name + Default>(&self) -> Result<Option<T>, Error> {
+        match self.result() {
+            Some(Ok(any)) => unpack(any, "response", &self.name).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// Decodes the metadata as `T`. `Ok(None)` when there is none; an error if its type URL is
+    /// not `T`'s or its bytes do not decode.
+    pub fn metadata_as<T: prost::Name + Default>(&self) -> Result<Option<T>, Error> {
+        match &self.metadata {
+            Some(any) => unpack(any, "metadata", &self.name).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+fn unpack<T: prost::Name + Default>(any: &Any, what: &str, name: &str) -> Result<T, Error> {
+    any.to_msg::<T>().map_err(|e| {
+        Error::decode(format!(
+            "{what} is {:?}, expected {:?}: {e}",
+            any.type_url,
+            T::type_url()
+        ))
+        .with_name(name)
+    })
+}
+
+/// What [`crate::OperationsClient::poll_until_done`] saw last.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Polled {
+    /// The operation is done.
+    Done(Operation),
+    /// The polling deadline passed while the operation was still running.
+    StillRunning(Operation),
+}
+
+impl Polled {
+    /// The last operation seen.
+    pub fn operation(&self) -> &Operation {
+        match self {
+            Polled::Done(op) | Polled::StillRunning(op) => op,
+        }
+    }
+
+    /// The last operation seen.
+    pub fn into_operation(self) -> Operation {
+        match self {
+            Polled::Done(op) | Polled::StillRunning(op) => op,
+        }
+    }
+}
+
+/// What became of a cancel request, as confirmed by polling `GetOperation`
+/// ([`crate::OperationsClient::cancel_and_wait`]).
+#[derive(Debug)]
+pub enum CancelOutcome {
+    /// Done with error code 1 (`CANCELLED`): the cancellation took effect.
+    Cancelled(Operation),
+    /// Done with a response: the operation completed before the cancel took effect.
+    Completed(Operation),
+    /// Done with an error other than `CANCELLED`.
+    Failed(Operation),
+    /// The polling deadline passed and the operation was still running.
+    StillRunning(Operation),
+    /// The server answered the cancel with `UNIMPLEMENTED`; nothing was polled.
+    Unsupported(Error),
+}
+
+impl CancelOutcome {
+    pub(crate) fn from_polled(polled: Polled) -> Self {
+        match polled {
+            Polled::StillRunning(op) => CancelOutcome::StillRunning(op),
+            Polled::Done(op) if op.is_cancelled() => CancelOutcome::Cancelled(op),
+            Polled::Done(op) => match op.result() {
+                Some(Ok(_)) => CancelOutcome::Completed(op),
+                _ => CancelOutcome::Failed(op),
+            },
+        }
+    }
+
+    /// The last operation seen, if any was polled.
+    pub fn operation(&self) -> Option<&Operation> {
+        match self {
+            CancelOutcome::Cancelled(op)
+            | CancelOutcome::Completed(op)
+            | CancelOutcome::Failed(op)
+            | CancelOutcome::StillRunning(op) => Some(op),
+            CancelOutcome::Unsupported(_) => None,
+        }
+    }
+
+    /// Whether the cancellation took effect.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, CancelOutcome::Cancelled(_))
+    }
+
+    /// A short lower-case word for the outcome: `cancelled`, `completed`, `failed`,
+    /// `running` or `unsupported`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CancelOutcome::Cancelled(_) => "cancelled",
+            CancelOutcome::Completed(_) => "completed",
+            CancelOutcome::Failed(_) => "failed",
+            CancelOutcome::StillRunning(_) => "running",
+            CancelOutcome::Unsupported(_) => "unsupported",
+        }
+    }
+}
