@@ -335,6 +335,7 @@ impl EmulatorBuilder {
                 faults: VecDeque::new(),
                 latency: Duration::ZERO,
                 journal: VecDeque::new(),
+                unreachable: Vec::new(),
             }),
             changed: Notify::new(),
             require_token: self
@@ -471,6 +472,12 @@ impl Emulator {
         self.shared.lock().faults.push_back(fault);
     }
 
+    /// Resources reported in `unreachable` on the first page of a `ListOperations` that asks
+    /// for `return_partial_success`. Default: none.
+    pub fn set_unreachable(&self, unreachable: Vec<String>) {
+        self.shared.lock().unreachable = unreachable;
+    }
+
     /// Delays every answer by `latency`. Default: none.
     pub fn set_latency(&self, latency: Duration) {
         self.shared.lock().latency = latency;
@@ -518,6 +525,7 @@ struct Inner {
     faults: VecDeque<Fault>,
     latency: Duration,
     journal: VecDeque<Call>,
+    unreachable: Vec<String>,
 }
 
 impl Inner {
@@ -797,7 +805,11 @@ impl Operations for Service {
                 next_page_token: next
                     .map(|seq| this.page_token(&req.name, &req.filter, seq))
                     .unwrap_or_default(),
-                unreachable: Vec::new(),
+                unreachable: if req.return_partial_success && start == 0 {
+                    inner.unreachable.clone()
+                } else {
+                    Vec::new()
+                },
             })
         })
         .await

@@ -216,11 +216,13 @@ impl Iterator for Backoff {
         self.next = Duration::try_from_secs_f64(base.as_secs_f64() * self.multiplier)
             .unwrap_or(self.max)
             .min(self.max);
-        let nanos = u64::try_from(base.as_nanos()).unwrap_or(u64::MAX);
+        // Jittered delays are whole milliseconds: tokio's timer cannot sleep finer, so the
+        // delay drawn is the delay slept.
+        let millis = u64::try_from(base.as_millis()).unwrap_or(u64::MAX);
         Some(match self.jitter {
             Jitter::None => base,
-            Jitter::Full => Duration::from_nanos(self.rng.u64(0..=nanos)),
-            Jitter::Half => Duration::from_nanos(self.rng.u64(nanos / 2..=nanos)),
+            Jitter::Full => Duration::from_millis(self.rng.u64(0..=millis)),
+            Jitter::Half => Duration::from_millis(self.rng.u64(millis.div_ceil(2)..=millis)),
         })
     }
 }
