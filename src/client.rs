@@ -308,9 +308,9 @@ impl OperationsClientBuilder {
         let host = uri.host().ok_or_else(|| bad("has no host"))?;
         let mut endpoint = Endpoint::from(uri.clone())
             .connect_timeout(self.connect_timeout)
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(30))
-            .keep_alive_timeout(Duration::from_secs(10));
+            // No HTTP/2 keepalive pings: gRPC leaves them off by default, and servers answer
+            // pings more frequent than they allow with GOAWAY (ENHANCE_YOUR_CALM).
+            .tcp_nodelay(true);
         match uri.scheme_str() {
             Some("https") => {
                 let mut tls = ClientTlsConfig::new();
