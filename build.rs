@@ -17,6 +17,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // unpacked with their type URL checked.
     let mut config = tonic_prost_build::Config::new();
     config.enable_type_names();
+    // Without a domain, packed type URLs would be `/google.rpc.ErrorInfo`.
+    config.type_name_domain(["."], "type.googleapis.com");
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)

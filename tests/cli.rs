@@ -1,1 +1,416 @@
-//! placeholder
+//! The `lro` binary, run as a process against `lro serve` and the in-process emulator.
+
+mod support;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use longrunning_grpc::emulator::{Completion, Emulator, Fault, OnCancel, ScriptedOperation};
+use longrunning_grpc::pb::rpc::ErrorInfo;
+use prost_types::Any;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tonic::Code;
+
+const LRO: &str = env!("CARGO_BIN_EXE_lro");
+
+fn demo_op(i: u32) -> String {
+    format!("projects/demo/locations/global/operations/op-{i}")
+}
+
+/// A command with no inherited configuration: the tests never use Application Default
+/// Credentials (they would fall back to the metadata server, which is not loopback).
+fn lro() -> Command {
+    let mut cmd = Command::new(LRO);
+    for var in [
+        "LRO_ENDPOINT",
+        "LRO_ACCESS_TOKEN",
+        "GOOGLE_CLOUD_QUOTA_PROJECT",
+        "LRO_LOG",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("GOOGLE_APPLICATION_CREDENTIALS", "/nonexistent/adc.json");
+    cmd.kill_on_drop(true);
+    cmd
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        assert_eq!(
+            self.stdout.lines().count(),
+            1,
+            "exactly one document: {:?}",
+            self.stdout
+        );
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {:?}", self.stdout))
+    }
+}
+
+async fn run(cmd: &mut Command) -> Run {
+    let out = cmd.output().await.expect("lro runs");
+    Run {
+        code: out.status.code().expect("exit code"),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+/// `lro --endpoint URL --no-auth --output json ARGS…`
+async fn json_call(endpoint: &str, args: &[&str]) -> Run {
+    run(lro()
+        .args(["--endpoint", endpoint, "--no-auth", "--output", "json"])
+        .args(args))
+    .await
+}
+
+async fn start_serve(extra: &[&str]) -> (Child, String) {
+    let mut child = lro()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("serve prints its endpoint")
+        .unwrap()
+        .unwrap();
+    let url = first
+        .strip_prefix("listening on ")
+        .expect(&first)
+        .to_owned();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    (child, url)
+}
+
+#[tokio::test]
+async fn serve_and_every_subcommand_with_json_shapes_and_exit_codes() {
+    let (mut serve, url) = start_serve(&["--seed", "3"]).await;
+
+    let list = json_call(&url, &["list", "projects/demo/locations/global"]).await;
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    let doc = list.json();
+    let ops = doc["operations"].as_array().unwrap();
+    assert_eq!(ops.len(), 3);
+    assert_eq!(
+        ops[0],
+        serde_json::json!({"name": demo_op(1), "done": false})
+    );
+    assert_eq!(doc["unreachable"], serde_json::json!([]));
+
+    let get = json_call(&url, &["get", &demo_op(1)]).await;
+    assert_eq!(
+        (get.code, get.json()),
+        (0, serde_json::json!({"name": demo_op(1), "done": false}))
+    );
+
+    let cancel = json_call(&url, &["cancel", &demo_op(1)]).await;
+    assert_eq!(cancel.code, 0);
+    assert_eq!(
+        cancel.json(),
+        serde_json::json!({"name": demo_op(1), "outcome": "requested"})
+    );
+
+    let waited = json_call(&url, &["cancel", &demo_op(2), "--wait"]).await;
+    assert_eq!(waited.code, 0, "{}", waited.stderr);
+    let doc = waited.json();
+    assert_eq!(doc["outcome"], "cancelled");
+    assert_eq!(doc["name"], demo_op(2));
+    assert_eq!(doc["operation"]["done"], true);
+    assert_eq!(doc["operation"]["error"]["code"], 1);
+
+    let still = json_call(&url, &["wait", &demo_op(3), "--wait-timeout", "0.5"]).await;
+    assert_eq!(still.code, 4);
+    assert_eq!(still.json()["done"], false);
+
+    let deleted = json_call(&url, &["delete", &demo_op(1)]).await;
+    assert_eq!(
+        (deleted.code, deleted.json()),
+        (0, serde_json::json!({"name": demo_op(1), "deleted": true}))
+    );
+
+    let missing = json_call(&url, &["get", &demo_op(1)]).await;
+    assert_eq!(missing.code, 1);
+    assert_eq!(missing.json()["error"]["code"], "NOT_FOUND");
+
+    serve.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn serve_can_require_a_token_from_flag_or_environment() {
+    let (mut serve, url) = start_serve(&["--seed", "1", "--require-token", "tok-1"]).await;
+
+    let with_flag =
+        run(lro().args(["--endpoint", &url, "--token", "tok-1", "get", &demo_op(1)])).await;
+    assert_eq!(with_flag.code, 0, "{}", with_flag.stderr);
+    let from_env = run(lro()
+        .env("LRO_ENDPOINT", &url)
+        .env("LRO_ACCESS_TOKEN", "tok-1")
+        .args(["get", &demo_op(1)]))
+    .await;
+    assert_eq!(from_env.code, 0, "{}", from_env.stderr);
+    let without = json_call(&url, &["get", &demo_op(1)]).await;
+    assert_eq!(without.code, 1);
+    assert_eq!(without.json()["error"]["code"], "UNAUTHENTICATED");
+
+    serve.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn exit_codes_for_unsupported_completed_failed_and_running() {
+    let emulator = Emulator::start().await.unwrap();
+    let url = emulator.endpoint();
+    let op = support::op;
+    emulator.insert(ScriptedOperation::new(op("unsupported")).on_cancel(OnCancel::Unsupported));
+    emulator.insert(ScriptedOperation::new(op("completes")).on_cancel(OnCancel::CompleteAnyway));
+    emulator.insert(
+        ScriptedOperation::new(op("fails"))
+            .on_cancel(OnCancel::Ignore)
+            .error(Code::Aborted, "lost")
+            .completion(Completion::AfterPolls(1)),
+    );
+    emulator.insert(ScriptedOperation::new(op("ignores")).on_cancel(OnCancel::Ignore));
+    emulator.insert(ScriptedOperation::new(op("ok")).completion(Completion::Immediately));
+    emulator.insert(
+        ScriptedOperation::new(op("bad"))
+            .error(Code::Internal, "x")
+            .completion(Completion::Immediately),
+    );
+
+    let r = json_call(&url, &["cancel", &op("unsupported")]).await;
+    assert_eq!(
+        (r.code, r.json()["error"]["code"].clone()),
+        (3, "UNIMPLEMENTED".into())
+    );
+    let r = json_call(&url, &["cancel", &op("unsupported"), "--wait"]).await;
+    assert_eq!(r.code, 3);
+
+    let r = json_call(&url, &["cancel", &op("completes"), "--wait"]).await;
+    assert_eq!(
+        (r.code, r.json()["outcome"].clone()),
+        (5, "completed".into())
+    );
+    let r = json_call(&url, &["cancel", &op("fails"), "--wait"]).await;
+    let doc = r.json();
+    assert_eq!((r.code, doc["outcome"].clone()), (5, "failed".into()));
+    assert_eq!(doc["operation"]["error"]["code"], Code::Aborted as i32);
+    let r = json_call(
+        &url,
+        &["cancel", &op("ignores"), "--wait", "--wait-timeout", "0.3"],
+    )
+    .await;
+    assert_eq!((r.code, r.json()["outcome"].clone()), (4, "running".into()));
+
+    let r = json_call(&url, &["wait", &op("ok")]).await;
+    assert_eq!(r.code, 0);
+    let r = json_call(&url, &["wait", &op("bad")]).await;
+    assert_eq!(r.code, 5);
+    assert_eq!(r.json()["error"]["message"], "x");
+}
+
+#[tokio::test]
+async fn invalid_input_exits_2_and_sends_nothing() {
+    let emulator = Emulator::start().await.unwrap();
+    let url = emulator.endpoint();
+
+    for name in ["bad name", "", "projects//x", "a\nb"] {
+        let r = json_call(&url, &["get", name]).await;
+        assert_eq!(r.code, 2, "{name:?}: {}", r.stdout);
+        assert_eq!(r.json()["error"]["code"], "INVALID_ARGUMENT");
+    }
+    let r = json_call(&url, &["cancel", "with space", "--wait"]).await;
+    assert_eq!(r.code, 2);
+    assert!(emulator.journal().is_empty());
+
+    let r = run(lro().args(["--output", "json", "frobnicate"])).await;
+    assert_eq!(r.code, 2);
+    assert_eq!(r.json()["error"]["code"], "INVALID_ARGUMENT");
+    let r = run(lro().args(["--timeout", "-1", "get", "x"])).await;
+    assert_eq!(r.code, 2);
+    assert!(r.stdout.is_empty());
+    let r = run(lro().args([
+        "--endpoint",
+        "http://example.com",
+        "--token",
+        "t",
+        "get",
+        "x/y",
+    ]))
+    .await;
+    assert_eq!(
+        r.code, 2,
+        "plaintext credentials to a remote host are refused before sending"
+    );
+    assert!(r.stderr.contains("plaintext"), "{}", r.stderr);
+    let r = run(lro().arg("--help")).await;
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.contains("Exit codes"));
+}
+
+#[tokio::test]
+async fn without_token_or_no_auth_application_default_credentials_are_used() {
+    let emulator = Emulator::start().await.unwrap();
+    // GOOGLE_APPLICATION_CREDENTIALS points at a missing file, so ADC fail at once, offline.
+    let r = run(lro().args([
+        "--endpoint",
+        &emulator.endpoint(),
+        "--output",
+        "json",
+        "get",
+        &support::op("x"),
+    ]))
+    .await;
+    assert_eq!(r.code, 1);
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("credentials"),
+        "{}",
+        r.stdout
+    );
+    assert!(emulator.journal().is_empty());
+}
+
+#[tokio::test]
+async fn json_renders_well_known_types_and_other_any_as_base64() {
+    let emulator = Emulator::start().await.unwrap();
+    let name = support::op("rich");
+    let metadata = Any::from_msg(&prost_types::Timestamp {
+        seconds: 0,
+        nanos: 0,
+    })
+    .unwrap();
+    let response = Any {
+        type_url: "type.googleapis.com/example.Custom".into(),
+        value: vec![1, 2, 3],
+    };
+    emulator.insert(
+        ScriptedOperation::new(&name)
+            .metadata(metadata)
+            .response(response)
+            .completion(Completion::Immediately),
+    );
+
+    let doc = json_call(&emulator.endpoint(), &["get", &name])
+        .await
+        .json();
+
+    assert_eq!(
+        doc,
+        serde_json::json!({
+            "name": name,
+            "done": true,
+            "metadata": {"@type": "type.googleapis.com/google.protobuf.Timestamp", "value": "1970-01-01T00:00:00Z"},
+            "response": {"@type": "type.googleapis.com/example.Custom", "value": "AQID"},
+        })
+    );
+}
+
+#[tokio::test]
+async fn failure_json_carries_the_decoded_error_details() {
+    let emulator = Emulator::start().await.unwrap();
+    let name = support::op("denied");
+    emulator.insert(ScriptedOperation::new(&name));
+    let info = ErrorInfo {
+        reason: "IAM_PERMISSION_DENIED".into(),
+        domain: "cloudaicompanion.googleapis.com".into(),
+        metadata: Default::default(),
+    };
+    emulator.inject(Fault::new(Code::PermissionDenied, 1).detail(Any::from_msg(&info).unwrap()));
+
+    let r = json_call(&emulator.endpoint(), &["cancel", &name]).await;
+
+    assert_eq!(r.code, 1);
+    let doc = r.json();
+    assert_eq!(doc["error"]["code"], "PERMISSION_DENIED");
+    assert_eq!(
+        doc["error"]["details"][0]["@type"],
+        "type.googleapis.com/google.rpc.ErrorInfo"
+    );
+    assert_eq!(
+        doc["error"]["details"][0]["reason"],
+        "IAM_PERMISSION_DENIED"
+    );
+}
+
+#[tokio::test]
+async fn text_output_is_short_and_readable_and_quota_project_comes_from_env() {
+    let emulator = Emulator::start().await.unwrap();
+    for i in 1..=2 {
+        emulator.insert(ScriptedOperation::new(support::op(&format!("t{i}"))));
+    }
+    let r = run(lro()
+        .env("LRO_ENDPOINT", emulator.endpoint())
+        .env("GOOGLE_CLOUD_QUOTA_PROJECT", "billing-1")
+        .args(["--no-auth", "list", support::PARENT]))
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        format!(
+            "{}  running\n{}  running\n",
+            support::op("t1"),
+            support::op("t2")
+        )
+    );
+    assert_eq!(
+        emulator.journal()[0].header("x-goog-user-project"),
+        Some("billing-1")
+    );
+
+    let r = run(lro().env("LRO_ENDPOINT", emulator.endpoint()).args([
+        "--no-auth",
+        "cancel",
+        &support::op("t1"),
+    ]))
+    .await;
+    assert!(
+        r.stdout
+            .starts_with(&format!("cancel requested for {}", support::op("t1"))),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stderr.is_empty(),
+        "no spinner or noise off a terminal: {:?}",
+        r.stderr
+    );
+}
+
+#[tokio::test]
+async fn demo_runs_the_whole_story_offline() {
+    let r = run(lro().arg("demo")).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for outcome in ["cancelled", "completed", "failed", "running", "unsupported"] {
+        assert!(
+            r.stdout.contains(outcome),
+            "{outcome} missing from {}",
+            r.stdout
+        );
+    }
+
+    let r = run(lro().args(["--output", "json", "demo"])).await;
+    assert_eq!(r.code, 0);
+    let doc = r.json();
+    let outcomes: Vec<_> = doc["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["cancelled", "completed", "failed", "running", "unsupported"]
+    );
+}

@@ -142,7 +142,7 @@ fn seconds(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .parse()
         .map_err(|_| format!("{s:?} is not a number of seconds"))?;
-    if !(secs > 0.0) {
+    if secs.is_nan() || secs <= 0.0 {
         return Err(format!("{s:?} must be more than zero seconds"));
     }
     Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?} is too many seconds"))
