@@ -27,6 +27,7 @@ use crate::operation::{CancelOutcome, Polled};
 use crate::pb;
 use crate::pb::operations_client::OperationsClient as RawClient;
 use crate::retry::{PollingPolicy, RetryPolicy};
+use crate::transport::Transport;
 
 /// The default endpoint: the Gemini for Google Cloud API.
 pub const DEFAULT_ENDPOINT: &str = "https://cloudaicompanion.googleapis.com";
@@ -43,9 +44,9 @@ type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// `x-goog-request-params`, `x-goog-api-client` and (if set) `x-goog-user-project`, with the
 /// call's deadline as `grpc-timeout`. `UNAVAILABLE` is retried under the [`RetryPolicy`].
 ///
-/// The transport `T` is a tonic [`Channel`] unless built with
-/// [`OperationsClientBuilder::build_with_service`].
-pub struct OperationsClient<T = Channel> {
+/// The transport `T` is a [`Transport`] (one tonic [`Channel`] or a pool of them) unless built
+/// with [`OperationsClientBuilder::build_with_service`].
+pub struct OperationsClient<T = Transport> {
     stub: RawClient<AuthService<T>>,
     config: Arc<Config>,
 }
@@ -229,9 +230,10 @@ impl OperationsClientBuilder {
         self
     }
 
-    /// How many HTTP/2 connections calls are spread over. Google front ends allow about 100
-    /// concurrent streams per connection, so a backend with more calls in flight than that
-    /// wants several. Default: 1.
+    /// How many HTTP/2 connections calls are spread over, round-robin. Google front ends
+    /// allow about 100 concurrent streams per connection, so a backend with more calls in
+    /// flight than that wants several. Ignored with [`OperationsClientBuilder::channel`].
+    /// Default: 1.
     pub fn connections(mut self, connections: usize) -> Self {
         self.connections = connections;
         self
@@ -243,11 +245,11 @@ impl OperationsClientBuilder {
     /// Fails on a malformed endpoint or header value, or on credentials that would be sent
     /// over plaintext to a host that is not loopback.
     pub async fn build(mut self) -> Result<OperationsClient, Error> {
-        let channel = match self.channel.take() {
-            Some(channel) => channel,
-            None => self.open_channel()?,
+        let transport = match self.channel.take() {
+            Some(channel) => Transport::from(channel),
+            None => self.open_channels()?,
         };
-        self.build_with_service(channel)
+        self.build_with_service(transport)
     }
 
     /// Builds a client over any tonic transport (a [`Channel`] with your own tower layers in
@@ -291,15 +293,10 @@ impl OperationsClientBuilder {
         })
     }
 
-    fn open_channel(&self) -> Result<Channel, Error> {
+    fn open_channels(&self) -> Result<Transport, Error> {
         let endpoint = self.make_endpoint(&self.endpoint)?;
-        if self.connections <= 1 {
-            return Ok(endpoint.connect_lazy());
-        }
-        Ok(Channel::balance_list(std::iter::repeat_n(
-            endpoint,
-            self.connections,
-        )))
+        let channels = (0..self.connections.max(1)).map(|_| endpoint.connect_lazy());
+        Ok(Transport::from_channels(channels))
     }
 
     fn make_endpoint(&self, url: &str) -> Result<Endpoint, Error> {
@@ -805,7 +802,7 @@ fn classify(status: tonic::Status, deadline: Instant, timeout: Duration) -> Erro
 
 /// A pending `ListOperations` call; see [`OperationsClient::list_operations`].
 #[must_use]
-pub struct ListOperations<T = Channel> {
+pub struct ListOperations<T = Transport> {
     client: OperationsClient<T>,
     request: pb::ListOperationsRequest,
 }

@@ -265,6 +265,8 @@ pub struct Call {
     pub code: Code,
     /// When the call arrived (tokio's clock, so paused-time tests see paused time).
     pub at: Instant,
+    /// The client's address: calls from one HTTP/2 connection share it.
+    pub peer: Option<SocketAddr>,
 }
 
 impl Call {
@@ -657,6 +659,7 @@ impl Service {
                 Err(status) => status.code(),
             },
             at: Instant::now(),
+            peer: request.remote_addr(),
         };
         let mut inner = self.shared.lock();
         if inner.journal.len() >= JOURNAL_LIMIT {

@@ -69,6 +69,7 @@ mod name;
 mod operation;
 pub mod pb;
 mod retry;
+mod transport;
 
 pub use auth::{AuthLayer, AuthService, CredentialsFailed, StaticToken};
 pub use client::{
@@ -80,6 +81,7 @@ pub use headers::API_CLIENT_VALUE;
 pub use name::{MAX_NAME_LEN, OperationName, routing_header, validate_name};
 pub use operation::{CancelOutcome, Polled};
 pub use retry::{Backoff, PollingPolicy, PollingPolicyBuilder, RetryPolicy, RetryPolicyBuilder};
+pub use transport::Transport;
 
 /// Re-exported so users name the same versions this crate was built with.
 pub use google_cloud_auth;

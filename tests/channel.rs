@@ -66,3 +66,51 @@ async fn tower_layers_can_sit_in_front_of_the_client() {
     }
     assert_eq!(emulator.journal().len(), 8);
 }
+
+#[tokio::test]
+async fn a_pool_spreads_calls_over_several_connections() {
+    let emulator = Emulator::builder()
+        .max_concurrent_streams(10)
+        .start()
+        .await
+        .unwrap();
+    let name = op("pooled");
+    emulator.insert(ScriptedOperation::new(&name));
+    emulator.set_latency(Duration::from_millis(20));
+    let client = support::builder(&emulator)
+        .connections(4)
+        .build()
+        .await
+        .unwrap();
+
+    let calls: Vec<_> = (0..200)
+        .map(|_| tokio::spawn(client.get_operation(name.clone())))
+        .collect();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+
+    let peers: std::collections::HashSet<_> =
+        emulator.journal().iter().map(|c| c.peer.unwrap()).collect();
+    assert_eq!(peers.len(), 4, "{peers:?}");
+}
+
+#[tokio::test]
+async fn one_connection_by_default() {
+    let emulator = Emulator::start().await.unwrap();
+    let name = op("single");
+    emulator.insert(ScriptedOperation::new(&name));
+    emulator.set_latency(Duration::from_millis(20));
+    let client = support::client(&emulator).await;
+
+    let calls: Vec<_> = (0..50)
+        .map(|_| tokio::spawn(client.get_operation(name.clone())))
+        .collect();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+
+    let peers: std::collections::HashSet<_> =
+        emulator.journal().iter().map(|c| c.peer.unwrap()).collect();
+    assert_eq!(peers.len(), 1);
+}
