@@ -12,6 +12,8 @@ use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 
+use futures_util::TryFutureExt;
+use futures_util::future::{Either, ErrInto};
 use google_cloud_auth::credentials::{
     CacheableResource, Credentials, CredentialsProvider, EntityTag,
 };
@@ -25,18 +27,24 @@ type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 /// Adds the headers of a [`Credentials`] to every request. See [`AuthService`].
 #[derive(Clone)]
 pub struct AuthLayer {
-    state: Arc<AuthState>,
+    state: Option<Arc<AuthState>>,
 }
 
 impl AuthLayer {
     /// A layer that authenticates requests with `credentials`.
     pub fn new(credentials: Credentials) -> Self {
         Self {
-            state: Arc::new(AuthState {
+            state: Some(Arc::new(AuthState {
                 credentials,
                 last: RwLock::new(None),
-            }),
+            })),
         }
+    }
+
+    /// A layer that adds nothing: requests pass straight through, with no credentials
+    /// lookup and no allocation.
+    pub fn anonymous() -> Self {
+        Self { state: None }
     }
 }
 
@@ -66,7 +74,7 @@ impl<S> Layer<S> for AuthLayer {
 #[derive(Clone)]
 pub struct AuthService<S> {
     inner: S,
-    state: Arc<AuthState>,
+    state: Option<Arc<AuthState>>,
 }
 
 impl<S> fmt::Debug for AuthService<S> {
@@ -122,25 +130,31 @@ where
 {
     type Response = S::Response;
     type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<S::Response, BoxError>> + Send>>;
+    type Future = Either<
+        ErrInto<S::Future, BoxError>,
+        Pin<Box<dyn Future<Output = Result<S::Response, BoxError>> + Send>>,
+    >;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let Some(state) = &self.state else {
+            return Either::Left(self.inner.call(request).err_into());
+        };
         // The service that was polled ready is the one that must be called.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let state = self.state.clone();
-        Box::pin(async move {
+        let state = state.clone();
+        Either::Right(Box::pin(async move {
             let headers = state.headers().await.map_err(CredentialsFailed)?;
             let target = request.headers_mut();
             for (name, value) in headers.iter() {
                 target.insert(name.clone(), value.clone());
             }
             inner.call(request).await.map_err(Into::into)
-        })
+        }))
     }
 }
 

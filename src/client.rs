@@ -9,7 +9,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_core::Stream;
-use google_cloud_auth::credentials::{Credentials, anonymous};
+use futures_util::FutureExt;
+use futures_util::future::Either;
+use google_cloud_auth::credentials::Credentials;
 use tokio::time::Instant;
 use tonic::body::Body;
 use tonic::metadata::{AsciiMetadataValue, MetadataMap};
@@ -94,6 +96,7 @@ pub struct OperationsClientBuilder {
     endpoint: String,
     credentials: CredentialsChoice,
     quota_project: Option<String>,
+    user_agent: Option<String>,
     timeout: Duration,
     connect_timeout: Duration,
     allow_insecure: bool,
@@ -130,6 +133,7 @@ impl Default for OperationsClientBuilder {
             endpoint: DEFAULT_ENDPOINT.to_owned(),
             credentials: CredentialsChoice::Default,
             quota_project: None,
+            user_agent: None,
             timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(10),
             allow_insecure: false,
@@ -175,6 +179,15 @@ impl OperationsClientBuilder {
     /// The project billed for quota, sent as `x-goog-user-project`. Default: none.
     pub fn quota_project(mut self, project: impl Into<String>) -> Self {
         self.quota_project = Some(project.into());
+        self
+    }
+
+    /// A product token sent at the start of `user-agent` (tonic appends its own), e.g.
+    /// `my-service/1.2`. Applies to the connections the builder opens, not to
+    /// [`OperationsClientBuilder::channel`] or [`OperationsClientBuilder::build_with_service`].
+    /// Default: `longrunning-grpc/<version>`.
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = Some(user_agent.into());
         self
     }
 
@@ -262,6 +275,13 @@ impl OperationsClientBuilder {
         B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
         B::Error: Into<BoxError> + Send,
     {
+        if let Some(ua) = &self.user_agent
+            && http::HeaderValue::try_from(ua.as_str()).is_err()
+        {
+            return Err(Error::config(
+                "user_agent holds bytes not allowed in a header (CR, LF, controls)",
+            ));
+        }
         let quota_project = match &self.quota_project {
             Some(p) => Some(AsciiMetadataValue::try_from(p.as_str()).map_err(|_| {
                 Error::config(
@@ -270,17 +290,22 @@ impl OperationsClientBuilder {
             })?),
             None => None,
         };
-        let credentials = match self.credentials {
-            CredentialsChoice::Anonymous => anonymous::Builder::new().build(),
-            CredentialsChoice::Token(token) => Credentials::from(StaticToken::new(token)?),
-            CredentialsChoice::Given(credentials) => credentials,
-            CredentialsChoice::Default => google_cloud_auth::credentials::Builder::default()
-                .with_scopes([CLOUD_PLATFORM_SCOPE])
-                .build()
-                .map_err(Error::credentials)?,
+        let auth = match self.credentials {
+            // No credentials: skip the auth layer's work entirely.
+            CredentialsChoice::Anonymous => AuthLayer::anonymous(),
+            CredentialsChoice::Token(token) => {
+                AuthLayer::new(Credentials::from(StaticToken::new(token)?))
+            }
+            CredentialsChoice::Given(credentials) => AuthLayer::new(credentials),
+            CredentialsChoice::Default => AuthLayer::new(
+                google_cloud_auth::credentials::Builder::default()
+                    .with_scopes([CLOUD_PLATFORM_SCOPE])
+                    .build()
+                    .map_err(Error::credentials)?,
+            ),
         };
-        let stub = RawClient::new(AuthLayer::new(credentials).layer(service))
-            .max_decoding_message_size(self.max_response_size);
+        let stub =
+            RawClient::new(auth.layer(service)).max_decoding_message_size(self.max_response_size);
         Ok(OperationsClient {
             stub,
             config: Arc::new(Config {
@@ -303,7 +328,15 @@ impl OperationsClientBuilder {
         let bad = |why: &str| Error::config(format!("endpoint {url:?} {why}"));
         let uri: http::Uri = url.parse().map_err(|_| bad("is not a valid URL"))?;
         let host = uri.host().ok_or_else(|| bad("has no host"))?;
+        let user_agent = match &self.user_agent {
+            Some(ua) => format!("{ua} longrunning-grpc/{}", env!("CARGO_PKG_VERSION")),
+            None => concat!("longrunning-grpc/", env!("CARGO_PKG_VERSION")).to_owned(),
+        };
         let mut endpoint = Endpoint::from(uri.clone())
+            .user_agent(user_agent)
+            .map_err(|_| {
+                Error::config("user_agent holds bytes not allowed in a header (CR, LF, controls)")
+            })?
             .connect_timeout(self.connect_timeout)
             // No HTTP/2 keepalive pings: gRPC leaves them off by default, and servers answer
             // pings more frequent than they allow with GOAWAY (ENHANCE_YOUR_CALM).
@@ -422,7 +455,7 @@ where
             },
             |mut stub, req| async move { stub.cancel_operation(req).await },
         );
-        Call::new(async move { call.await.map(drop) })
+        Call::new(call.map(|r| r.map(drop)))
     }
 
     /// Fetches an operation (`GetOperation`).
@@ -470,7 +503,7 @@ where
             },
             |mut stub, req| async move { stub.delete_operation(req).await },
         );
-        Call::new(async move { call.await.map(drop) })
+        Call::new(call.map(|r| r.map(drop)))
     }
 
     /// Waits on the server until the operation is done or `timeout` passes (`WaitOperation`),
@@ -644,42 +677,55 @@ where
         Send_: Fn(RawClient<AuthService<T>>, tonic::Request<M>) -> Fut + Send + 'static,
         M: Send + 'static,
         R: Send + 'static,
-        Fut: Future<Output = Result<tonic::Response<R>, tonic::Status>> + Send,
+        Fut: Future<Output = Result<tonic::Response<R>, tonic::Status>> + Send + 'static,
     {
-        let stub = self.stub.clone();
-        let config = self.config.clone();
-        let name = name.to_owned();
-        async move {
-            validate_name(&name).map_err(|e| e.with_method(method))?;
-            let span = tracing::debug_span!(
-                "longrunning",
-                method,
-                name = name.as_str(),
-                attempt = tracing::field::Empty,
-                code = tracing::field::Empty
-            );
-            attempts(stub, &config, method, &name, make, send)
-                .instrument(span)
-                .await
-                .map_err(|e| e.with_method(method).with_name(name))
+        // Checked now, before anything can be sent; no async block around the attempts, so
+        // the future stores the stub, name and config once (an outer `async` would hold them
+        // twice: once captured, once inside the awaited future).
+        if let Err(e) = validate_name(name) {
+            return Either::Left(futures_util::future::ready(Err(e.with_method(method))));
         }
+        let span = tracing::debug_span!(
+            "longrunning",
+            method,
+            name,
+            attempt = tracing::field::Empty,
+            code = tracing::field::Empty
+        );
+        Either::Right(
+            attempts(
+                self.stub.clone(),
+                self.config.clone(),
+                method,
+                name.to_owned(),
+                make,
+                send,
+            )
+            .instrument(span),
+        )
     }
 }
 
 async fn attempts<T, M, R, Fut>(
     stub: RawClient<AuthService<T>>,
-    config: &Config,
+    config: Arc<Config>,
     method: &'static str,
-    name: &str,
+    name: String,
     make: impl Fn(&str) -> M,
     send: impl Fn(RawClient<AuthService<T>>, tonic::Request<M>) -> Fut,
 ) -> Result<R, Error>
 where
     T: Clone,
-    Fut: Future<Output = Result<tonic::Response<R>, tonic::Status>>,
+    Fut: Future<Output = Result<tonic::Response<R>, tonic::Status>> + Send + 'static,
+    R: Send + 'static,
 {
-    let routing = AsciiMetadataValue::try_from(routing_header("name", name))
-        .map_err(|_| Error::invalid_argument(name, "name cannot be sent in a header"))?;
+    let fail = |e: Error| Err(e.with_method(method).with_name(name.as_str()));
+    let Ok(routing) = AsciiMetadataValue::try_from(routing_header("name", &name)) else {
+        return fail(Error::invalid_argument(
+            &name,
+            "name cannot be sent in a header",
+        ));
+    };
     let start = Instant::now();
     let deadline = start + config.timeout;
     let mut backoff = None;
@@ -688,11 +734,15 @@ where
         attempt += 1;
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
-            return Err(Error::deadline(config.timeout));
+            return fail(Error::deadline(config.timeout));
         }
-        let mut request = tonic::Request::new(make(name));
-        request.set_timeout(remaining);
-        add_headers(request.metadata_mut(), &routing, config);
+        let mut request = tonic::Request::new(make(&name));
+        let metadata = request.metadata_mut();
+        metadata.insert(
+            headers::GRPC_TIMEOUT.clone(),
+            headers::grpc_timeout(remaining),
+        );
+        add_headers(metadata, &routing, &config);
         let sent = tokio::time::timeout_at(deadline, send(stub.clone(), request)).await;
         let error = match sent {
             Ok(Ok(response)) => {
@@ -712,7 +762,7 @@ where
         let retryable = config.retry.retries(code) && !error.is_credentials();
         if !retryable || attempt >= config.retry.max_attempts() {
             tracing::debug!(attempt, code = code_name(code), "call failed");
-            return Err(error);
+            return fail(error);
         }
         let delay = match error.details().retry_delay() {
             Some(delay) => delay,
@@ -728,7 +778,7 @@ where
                 ?delay,
                 "no time left to retry"
             );
-            return Err(error);
+            return fail(error);
         }
         tracing::info!(
             attempt,
@@ -736,7 +786,8 @@ where
             ?delay,
             "retrying {method} for {name}"
         );
-        tokio::time::sleep(delay).await;
+        // Boxed: only the retry path pays for the timer's space.
+        Box::pin(tokio::time::sleep(delay)).await;
     }
 }
 
@@ -770,10 +821,13 @@ impl<R> fmt::Debug for Call<R> {
 }
 
 fn add_headers(metadata: &mut MetadataMap, routing: &AsciiMetadataValue, config: &Config) {
-    metadata.insert(headers::REQUEST_PARAMS, routing.clone());
-    metadata.insert(headers::API_CLIENT, headers::api_client());
+    metadata.insert(headers::REQUEST_PARAMS.clone(), routing.clone());
+    metadata.insert(
+        headers::API_CLIENT.clone(),
+        headers::API_CLIENT_HEADER.clone(),
+    );
     if let Some(project) = &config.quota_project {
-        metadata.insert(headers::USER_PROJECT, project.clone());
+        metadata.insert(headers::USER_PROJECT.clone(), project.clone());
     }
 }
 

@@ -41,9 +41,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::metadata::MetadataMap;
 use tonic::server::NamedService;
+use tonic::transport::server::TcpIncoming;
 use tonic::{Code, Request, Response, Status};
 
 use crate::pb::operations_server::{Operations, OperationsServer};
@@ -185,6 +185,8 @@ impl Method {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Fault {
     method: Option<Method>,
+    name: Option<String>,
+    probability: Option<(f64, u64)>,
     code: Code,
     message: String,
     remaining: usize,
@@ -196,6 +198,8 @@ impl Fault {
     pub fn new(code: Code, count: usize) -> Self {
         Self {
             method: None,
+            name: None,
+            probability: None,
             code,
             message: format!("injected {}", crate::code_name(code)),
             remaining: count,
@@ -207,6 +211,21 @@ impl Fault {
     #[must_use]
     pub fn method(mut self, method: Method) -> Self {
         self.method = Some(method);
+        self
+    }
+
+    /// Only calls about this operation (the request's `name`) are failed (and counted).
+    #[must_use]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Each matching call fails with this probability (drawn from a generator seeded with
+    /// `seed`, so runs repeat); only failed calls count towards the fault's count.
+    #[must_use]
+    pub fn probability(mut self, probability: f64, seed: u64) -> Self {
+        self.probability = Some((probability.clamp(0.0, 1.0), seed));
         self
     }
 
@@ -284,6 +303,7 @@ pub struct EmulatorBuilder {
     require_token: Option<String>,
     check_routing_header: bool,
     max_concurrent_streams: Option<u32>,
+    tls: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 impl Default for EmulatorBuilder {
@@ -293,6 +313,7 @@ impl Default for EmulatorBuilder {
             require_token: None,
             check_routing_header: false,
             max_concurrent_streams: None,
+            tls: None,
         }
     }
 }
@@ -325,6 +346,13 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Serves TLS with this certificate chain and private key (PEM) instead of plaintext;
+    /// the endpoint is then `https://`. Default: plaintext.
+    pub fn tls(mut self, cert_pem: impl Into<Vec<u8>>, key_pem: impl Into<Vec<u8>>) -> Self {
+        self.tls = Some((cert_pem.into(), key_pem.into()));
+        self
+    }
+
     /// Binds the socket and starts serving.
     pub async fn start(self) -> std::io::Result<Emulator> {
         let listener = TcpListener::bind(self.listen).await?;
@@ -338,6 +366,7 @@ impl EmulatorBuilder {
                 latency: Duration::ZERO,
                 journal: VecDeque::new(),
                 unreachable: Vec::new(),
+                rng: None,
             }),
             changed: Notify::new(),
             require_token: self
@@ -354,9 +383,20 @@ impl EmulatorBuilder {
         if let Some(streams) = self.max_concurrent_streams {
             server = server.max_concurrent_streams(streams);
         }
+        let scheme = if let Some((cert, key)) = &self.tls {
+            let identity = tonic::transport::Identity::from_pem(cert, key);
+            server = server
+                .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+                .map_err(std::io::Error::other)?;
+            "https"
+        } else {
+            "http"
+        };
         let router = server.add_service(service);
         let task = tokio::spawn(async move {
-            let incoming = TcpListenerStream::new(listener);
+            // Like `Server::serve`, set TCP_NODELAY on accepted sockets: without it small
+            // responses wait for the peer's delayed ACK.
+            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
             let shutdown = async {
                 let _ = stopped.await;
             };
@@ -369,6 +409,7 @@ impl EmulatorBuilder {
         });
         Ok(Emulator {
             addr,
+            scheme,
             shared,
             stop: Some(stop),
             task: Some(task),
@@ -380,6 +421,7 @@ impl EmulatorBuilder {
 /// [`Emulator::shutdown`].
 pub struct Emulator {
     addr: SocketAddr,
+    scheme: &'static str,
     shared: Arc<Shared>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
@@ -405,9 +447,9 @@ impl Emulator {
     }
 
     /// The URL to hand to [`crate::OperationsClientBuilder::endpoint`],
-    /// e.g. `http://127.0.0.1:40123`.
+    /// e.g. `http://127.0.0.1:40123` (`https://` with [`EmulatorBuilder::tls`]).
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// The address the emulator listens on.
@@ -528,6 +570,8 @@ struct Inner {
     latency: Duration,
     journal: VecDeque<Call>,
     unreachable: Vec<String>,
+    /// Draws for probabilistic faults, seeded by the first such fault.
+    rng: Option<fastrand::Rng>,
 }
 
 impl Inner {
@@ -624,11 +668,19 @@ impl Service {
         if self.shared.check_routing_header {
             check_routing(request.metadata(), name)?;
         }
-        let mut inner = self.shared.lock();
-        let hit = inner
-            .faults
-            .iter_mut()
-            .find(|f| f.remaining > 0 && f.method.is_none_or(|m| m == method));
+        let mut guard = self.shared.lock();
+        let inner = &mut *guard;
+        let rng = &mut inner.rng;
+        let hit = inner.faults.iter_mut().find(|f| {
+            f.remaining > 0
+                && f.method.is_none_or(|m| m == method)
+                && f.name.as_deref().is_none_or(|n| n == name)
+                && f.probability.is_none_or(|(p, seed)| {
+                    rng.get_or_insert_with(|| fastrand::Rng::with_seed(seed))
+                        .f64()
+                        < p
+                })
+        });
         if let Some(fault) = hit {
             fault.remaining -= 1;
             let status = fault.status();

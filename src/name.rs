@@ -3,20 +3,12 @@
 use std::fmt;
 use std::str::FromStr;
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::percent_encode_byte;
 
 use crate::Error;
 
 /// The longest name accepted, in bytes.
 pub const MAX_NAME_LEN: usize = 2048;
-
-/// Characters left as they are in the routing header: RFC 3986 unreserved characters.
-/// Everything else, `/` included, is percent-encoded (AIP-4222, as the Go and Java clients do).
-const ROUTING: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
 
 /// Checks a resource name (an operation name, or a collection for `ListOperations`) before
 /// anything is sent.
@@ -48,9 +40,12 @@ fn check(name: &str) -> Result<(), String> {
             name.len()
         ));
     }
-    if let Some((at, c)) = name
-        .char_indices()
-        .find(|(_, c)| c.is_whitespace() || c.is_control())
+    // Fast path: printable ASCII holds no whitespace or control character.
+    let printable = name.bytes().all(|b| b.is_ascii_graphic());
+    if !printable
+        && let Some((at, c)) = name
+            .char_indices()
+            .find(|(_, c)| c.is_whitespace() || c.is_control())
     {
         let what = if c.is_whitespace() {
             "whitespace"
@@ -59,7 +54,7 @@ fn check(name: &str) -> Result<(), String> {
         };
         return Err(format!("name contains {what} ({c:?}) at byte {at}"));
     }
-    if name.split('/').any(str::is_empty) {
+    if name.starts_with('/') || name.ends_with('/') || name.contains("//") {
         return Err("name has an empty segment (leading, trailing or doubled '/')".into());
     }
     Ok(())
@@ -79,7 +74,17 @@ pub fn routing_header(key: &str, value: &str) -> String {
     let mut out = String::with_capacity(key.len() + 1 + value.len() + value.len() / 2);
     out.push_str(key);
     out.push('=');
-    out.extend(utf8_percent_encode(value, ROUTING));
+    // RFC 3986 unreserved characters stay as they are; everything else, `/` included, is
+    // percent-encoded byte by byte (AIP-4222, as the Go and Java clients do). A byte loop
+    // rather than `utf8_percent_encode`: this runs on every call, and the iterator costs
+    // several times more.
+    for &b in value.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(percent_encode_byte(b));
+        }
+    }
     out
 }
 

@@ -27,12 +27,23 @@ type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// Cheap to clone. Built by [`crate::OperationsClientBuilder::build`] (see
 /// [`crate::OperationsClientBuilder::connections`]) or from your own channels with
 /// [`Transport::from_channels`].
-#[derive(Clone)]
 pub struct Transport {
     channels: Arc<[Channel]>,
     next: Arc<AtomicUsize>,
     /// The channel chosen and polled ready for the next call.
     ready: Option<Channel>,
+}
+
+impl Clone for Transport {
+    /// A clone is a fresh handle: like tower's `Buffer`, it does not share the original's
+    /// reserved slot (and cloning a reserved `Channel` would cost an allocation per call).
+    fn clone(&self) -> Self {
+        Self {
+            channels: self.channels.clone(),
+            next: self.next.clone(),
+            ready: None,
+        }
+    }
 }
 
 impl fmt::Debug for Transport {

@@ -1,0 +1,691 @@
+//! Cancel throughput, latency and memory: the raw generated tonic client beside
+//! `OperationsClient` (anonymous and static-token credentials), against one local server in a
+//! separate process; then a pool of connections under a 100-stream cap, and the cost of
+//! polling 1,000 operations.
+//!
+//! ```sh
+//! cargo bench --features emulator --bench cancel            # full run (about 2 minutes)
+//! cargo bench --features emulator --bench cancel -- --quick # smaller counts, a smoke run
+//! ```
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use longrunning_grpc::emulator::{Completion, Emulator, ScriptedOperation};
+use longrunning_grpc::pb::operations_client::OperationsClient as RawClient;
+use longrunning_grpc::pb::operations_server::{Operations, OperationsServer};
+use longrunning_grpc::{OperationsClient, PollingPolicy, pb};
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Response, Status};
+
+const NAME: &str = "projects/bench/locations/global/operations/op-1";
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    Raw,
+    Anonymous,
+    Token,
+}
+
+impl Kind {
+    const ALL: [Kind; 3] = [Kind::Raw, Kind::Anonymous, Kind::Token];
+
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Raw => "raw tonic stub",
+            Kind::Anonymous => "OperationsClient (anonymous)",
+            Kind::Token => "OperationsClient (token provider)",
+        }
+    }
+
+    fn arg(self) -> &'static str {
+        match self {
+            Kind::Raw => "raw",
+            Kind::Anonymous => "anonymous",
+            Kind::Token => "token",
+        }
+    }
+
+    fn parse(s: &str) -> Kind {
+        match s {
+            "raw" => Kind::Raw,
+            "anonymous" => Kind::Anonymous,
+            _ => Kind::Token,
+        }
+    }
+}
+
+/// Either client, behind one call.
+#[derive(Clone)]
+enum Client {
+    Raw(RawClient<Channel>),
+    Wrapped(OperationsClient),
+}
+
+impl Client {
+    async fn new(kind: Kind, url: &str, connections: usize) -> Client {
+        match kind {
+            Kind::Raw => {
+                let channel = Endpoint::from_shared(url.to_owned())
+                    .unwrap()
+                    .tcp_nodelay(true)
+                    .connect_lazy();
+                Client::Raw(RawClient::new(channel))
+            }
+            Kind::Anonymous | Kind::Token => {
+                let builder = OperationsClient::builder()
+                    .endpoint(url)
+                    .connections(connections)
+                    .timeout(Duration::from_secs(60));
+                let builder = if kind == Kind::Token {
+                    // Through the generic `CredentialsProvider` path, as any provider would.
+                    let token =
+                        longrunning_grpc::StaticToken::new("bench-token-not-a-secret").unwrap();
+                    builder.credentials(google_cloud_auth::credentials::Credentials::from(token))
+                } else {
+                    builder.anonymous()
+                };
+                Client::Wrapped(builder.build().await.unwrap())
+            }
+        }
+    }
+
+    async fn cancel(&self) -> bool {
+        match self {
+            Client::Raw(raw) => raw
+                .clone()
+                .cancel_operation(pb::CancelOperationRequest { name: NAME.into() })
+                .await
+                .is_ok(),
+            Client::Wrapped(client) => client.cancel_operation(NAME).await.is_ok(),
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    if args.iter().any(|a| a == "--serve") {
+        let streams = arg("--max-streams").map(|s| s.parse().unwrap());
+        let latency = arg("--latency-ms").map_or(0, |s| s.parse().unwrap());
+        return serve(streams, Duration::from_millis(latency));
+    }
+    if args.iter().any(|a| a == "--serve-polling") {
+        let ops: usize = arg("--ops").unwrap().parse().unwrap();
+        let after: u64 = arg("--after").unwrap().parse().unwrap();
+        return serve_polling(ops, after);
+    }
+    if let Some(kind) = arg("--profile") {
+        // For `valgrind --tool=callgrind`: only sequential calls of one client.
+        let url = arg("--endpoint").unwrap();
+        let n: usize = arg("--n").unwrap().parse().unwrap();
+        let kind = Kind::parse(&kind);
+        return runtime().block_on(async {
+            let client = Client::new(kind, &url, 1).await;
+            for _ in 0..n {
+                client.cancel().await;
+            }
+        });
+    }
+    if let Some(kind) = arg("--burst") {
+        let url = arg("--endpoint").unwrap();
+        let n: usize = arg("--n").unwrap().parse().unwrap();
+        return burst_child(Kind::parse(&kind), &url, n);
+    }
+    if args.iter().any(|a| a == "--bench" || a == "--quick") || args.len() == 1 {
+        let quick = args.iter().any(|a| a == "--quick");
+        return orchestrate(quick);
+    }
+    // `cargo test --benches` passes other flags: nothing to do.
+}
+
+// ---------------------------------------------------------------------------------------
+// The server side (separate processes).
+
+/// Answers at once, or after `latency` (a remote front end's round trip).
+struct Lean {
+    latency: Duration,
+}
+
+#[tonic::async_trait]
+impl Operations for Lean {
+    async fn list_operations(
+        &self,
+        _: Request<pb::ListOperationsRequest>,
+    ) -> Result<Response<pb::ListOperationsResponse>, Status> {
+        Ok(Response::new(Default::default()))
+    }
+    async fn get_operation(
+        &self,
+        r: Request<pb::GetOperationRequest>,
+    ) -> Result<Response<pb::Operation>, Status> {
+        Ok(Response::new(pb::Operation {
+            name: r.into_inner().name,
+            ..Default::default()
+        }))
+    }
+    async fn delete_operation(
+        &self,
+        _: Request<pb::DeleteOperationRequest>,
+    ) -> Result<Response<()>, Status> {
+        Ok(Response::new(()))
+    }
+    async fn cancel_operation(
+        &self,
+        _: Request<pb::CancelOperationRequest>,
+    ) -> Result<Response<()>, Status> {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+        Ok(Response::new(()))
+    }
+    async fn wait_operation(
+        &self,
+        r: Request<pb::WaitOperationRequest>,
+    ) -> Result<Response<pb::Operation>, Status> {
+        Ok(Response::new(pb::Operation {
+            name: r.into_inner().name,
+            ..Default::default()
+        }))
+    }
+}
+
+/// A minimal Operations server: answers at once, so the client's cost dominates.
+fn serve(max_streams: Option<u32>, latency: Duration) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        println!("{}", listener.local_addr().unwrap().port());
+        std::io::stdout().flush().unwrap();
+        let mut server = tonic::transport::Server::builder();
+        if let Some(n) = max_streams {
+            server = server.max_concurrent_streams(n);
+        }
+        let shutdown = stdin_closed();
+        server
+            .add_service(OperationsServer::new(Lean { latency }))
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(listener).with_nodelay(Some(true)),
+                shutdown,
+            )
+            .await
+            .unwrap();
+    });
+}
+
+/// Resolves when the parent closes our stdin (or dies).
+async fn stdin_closed() {
+    let _ = tokio::task::spawn_blocking(|| {
+        let mut sink = String::new();
+        let _ = std::io::stdin().read_line(&mut sink);
+    })
+    .await;
+}
+
+/// The emulator with `ops` operations completing `after` seconds from now; answers
+/// `count` on stdin with the number of GetOperation calls it received.
+fn serve_polling(ops: usize, after: u64) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let emulator = Emulator::start().await.unwrap();
+        for i in 0..ops {
+            emulator.insert(
+                ScriptedOperation::new(format!("projects/bench/locations/global/operations/p-{i}"))
+                    .completion(Completion::After(Duration::from_secs(after))),
+            );
+        }
+        println!("{}", emulator.local_addr().port());
+        std::io::stdout().flush().unwrap();
+        let emulator = std::sync::Arc::new(emulator);
+        let e = emulator.clone();
+        tokio::task::spawn_blocking(move || {
+            for line in std::io::stdin().lines() {
+                let Ok(line) = line else { break };
+                if line.trim() == "count" {
+                    println!("{}", e.count(longrunning_grpc::emulator::Method::Get));
+                    std::io::stdout().flush().unwrap();
+                }
+            }
+        })
+        .await
+        .unwrap();
+    });
+}
+
+struct Server {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
+    url: String,
+}
+
+impl Server {
+    fn spawn(args: &[&str]) -> Server {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let port = lines.next().unwrap().unwrap();
+        Server {
+            child,
+            stdin,
+            lines,
+            url: format!("http://127.0.0.1:{}", port.trim()),
+        }
+    }
+
+    fn ask(&mut self, question: &str) -> String {
+        let stdin = self.stdin.as_mut().unwrap();
+        writeln!(stdin, "{question}").unwrap();
+        stdin.flush().unwrap();
+        self.lines.next().unwrap().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Killed rather than shut down gracefully: a graceful shutdown would wait for the
+        // client's idle connections, whose tasks only run while the client's runtime does.
+        drop(self.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The client side.
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+struct Sequential {
+    per_sec: f64,
+    p50: Duration,
+    p99: Duration,
+    errors: usize,
+}
+
+async fn sequential(client: &Client, n: usize) -> Sequential {
+    for _ in 0..n / 20 {
+        client.cancel().await;
+    }
+    let mut latencies = Vec::with_capacity(n);
+    let mut errors = 0;
+    let start = Instant::now();
+    for _ in 0..n {
+        let t = Instant::now();
+        if !client.cancel().await {
+            errors += 1;
+        }
+        latencies.push(t.elapsed());
+    }
+    let total = start.elapsed();
+    latencies.sort();
+    Sequential {
+        per_sec: n as f64 / total.as_secs_f64(),
+        p50: latencies[n / 2],
+        p99: latencies[n * 99 / 100],
+        errors,
+    }
+}
+
+/// `in_flight` tasks calling in a loop for `secs`; calls per second and errors.
+async fn concurrent(client: &Client, in_flight: usize, secs: f64) -> (f64, usize) {
+    let until = Instant::now() + Duration::from_secs_f64(secs);
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..in_flight)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let (mut ok, mut err) = (0usize, 0usize);
+                while Instant::now() < until {
+                    if client.cancel().await {
+                        ok += 1;
+                    } else {
+                        err += 1;
+                    }
+                }
+                (ok, err)
+            })
+        })
+        .collect();
+    let (mut ok, mut err) = (0, 0);
+    for t in tasks {
+        let (o, e) = t.await.unwrap();
+        ok += o;
+        err += e;
+    }
+    ((ok + err) as f64 / start.elapsed().as_secs_f64(), err)
+}
+
+fn proc_status_kb(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// In a child process: warm up, then `n` concurrent cancels; prints
+/// `wall_ms errors rss_before_kb peak_kb`.
+fn burst_child(kind: Kind, url: &str, n: usize) {
+    runtime().block_on(async {
+        let client = Client::new(kind, url, 1).await;
+        for _ in 0..200 {
+            client.cancel().await;
+        }
+        let before = proc_status_kb("VmRSS:");
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..n)
+            .map(|_| {
+                let client = client.clone();
+                tokio::spawn(async move { client.cancel().await })
+            })
+            .collect();
+        let mut errors = 0;
+        for t in tasks {
+            if !t.await.unwrap() {
+                errors += 1;
+            }
+        }
+        let wall = start.elapsed();
+        let peak = proc_status_kb("VmHWM:");
+        println!("{} {} {} {}", wall.as_millis(), errors, before, peak);
+    });
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_comm = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    // Fields 14 and 15 of stat (utime, stime) are at 11 and 12 after the command name.
+    let ticks: f64 = fields
+        .get(11)
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        + fields
+            .get(12)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+    let hz = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .unwrap_or(100.0);
+    ticks / hz
+}
+
+fn orchestrate(quick: bool) {
+    let (seq_n, rounds, secs, burst_n, poll_ops, poll_after) = if quick {
+        (2_000, 1, 1.0, 2_000, 200, 5)
+    } else {
+        (20_000, 3, 3.0, 10_000, 1_000, 20)
+    };
+    println!(
+        "longrunning-grpc cancel benchmark{}",
+        if quick { " (quick)" } else { "" }
+    );
+    println!(
+        "machine: {} cores, {}; client on a current_thread runtime, server in a separate process",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
+        std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(
+                |c| c.lines().find(|l| l.starts_with("model name")).map(|l| l
+                    .split(':')
+                    .nth(1)
+                    .unwrap_or("")
+                    .trim()
+                    .to_owned())
+            )
+            .unwrap_or_default()
+    );
+
+    let server = Server::spawn(&["--serve", "--max-streams", "100"]);
+    let url = server.url.clone();
+    let rt = runtime();
+
+    // Sequential and 64-in-flight, rounds interleaved so drift hits every client alike.
+    let mut seq: Vec<Vec<Sequential>> = vec![Vec::new(), Vec::new(), Vec::new()];
+    let mut conc: Vec<Vec<(f64, usize)>> = vec![Vec::new(), Vec::new(), Vec::new()];
+    rt.block_on(async {
+        let clients = [
+            Client::new(Kind::Raw, &url, 1).await,
+            Client::new(Kind::Anonymous, &url, 1).await,
+            Client::new(Kind::Token, &url, 1).await,
+        ];
+        for _ in 0..rounds {
+            for (i, client) in clients.iter().enumerate() {
+                seq[i].push(sequential(client, seq_n).await);
+            }
+            for (i, client) in clients.iter().enumerate() {
+                conc[i].push(concurrent(client, 64, secs).await);
+            }
+        }
+    });
+    let seq_rate: Vec<f64> = seq
+        .iter()
+        .map(|r| median(r.iter().map(|s| s.per_sec).collect()))
+        .collect();
+    let p50: Vec<f64> = seq
+        .iter()
+        .map(|r| median(r.iter().map(|s| s.p50.as_secs_f64() * 1e6).collect()))
+        .collect();
+    let p99: Vec<f64> = seq
+        .iter()
+        .map(|r| median(r.iter().map(|s| s.p99.as_secs_f64() * 1e6).collect()))
+        .collect();
+    let seq_err: Vec<usize> = seq
+        .iter()
+        .map(|r| r.iter().map(|s| s.errors).sum())
+        .collect();
+    let conc_rate: Vec<f64> = conc
+        .iter()
+        .map(|r| median(r.iter().map(|c| c.0).collect()))
+        .collect();
+    let conc_err: Vec<usize> = conc.iter().map(|r| r.iter().map(|c| c.1).sum()).collect();
+
+    println!("\n{seq_n} sequential cancels (median of {rounds} rounds)");
+    println!(
+        "  {:<34} {:>10} {:>9} {:>9} {:>7} {:>8} {:>8}",
+        "client", "calls/s", "p50 µs", "p99 µs", "errors", "ratio", "p50 +%"
+    );
+    for (i, kind) in Kind::ALL.iter().enumerate() {
+        println!(
+            "  {:<34} {:>10.0} {:>9.1} {:>9.1} {:>7} {:>8.3} {:>+8.1}",
+            kind.label(),
+            seq_rate[i],
+            p50[i],
+            p99[i],
+            seq_err[i],
+            seq_rate[i] / seq_rate[0],
+            (p50[i] / p50[0] - 1.0) * 100.0
+        );
+    }
+    println!("\n64 calls in flight for {secs} s (median of {rounds} rounds)");
+    println!(
+        "  {:<34} {:>10} {:>7} {:>8}",
+        "client", "calls/s", "errors", "ratio"
+    );
+    for (i, kind) in Kind::ALL.iter().enumerate() {
+        println!(
+            "  {:<34} {:>10.0} {:>7} {:>8.3}",
+            kind.label(),
+            conc_rate[i],
+            conc_err[i],
+            conc_rate[i] / conc_rate[0]
+        );
+    }
+
+    // Bursts, each in its own process so peak memory is the client's alone.
+    println!(
+        "\nburst of {burst_n} concurrent cancels (one process per client; server caps 100 streams/connection)"
+    );
+    println!(
+        "  {:<34} {:>9} {:>7} {:>13} {:>13} {:>8}",
+        "client", "wall ms", "errors", "rss before MiB", "peak rss MiB", "ratio"
+    );
+    let mut peaks = Vec::new();
+    for kind in Kind::ALL {
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--burst",
+                kind.arg(),
+                "--endpoint",
+                &url,
+                "--n",
+                &burst_n.to_string(),
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let v: Vec<u64> = text
+            .split_whitespace()
+            .map(|x| x.parse().unwrap_or(0))
+            .collect();
+        let (wall, errors, before, peak) = (v[0], v[1], v[2], v[3]);
+        peaks.push(peak as f64);
+        println!(
+            "  {:<34} {:>9} {:>7} {:>13.1} {:>13.1} {:>8.3}",
+            kind.label(),
+            wall,
+            errors,
+            before as f64 / 1024.0,
+            peak as f64 / 1024.0,
+            peak as f64 / peaks[0]
+        );
+    }
+
+    drop(server);
+
+    // Beyond one connection: 1,000 in flight against a 100-stream cap, with a 10 ms answer
+    // (a front end's round trip): one connection can carry at most 100 / 10 ms = 10,000/s.
+    let server = Server::spawn(&["--serve", "--max-streams", "100", "--latency-ms", "10"]);
+    let url = server.url.clone();
+    println!(
+        "\n1000 calls in flight for {secs} s, server capped at 100 streams per connection, 10 ms per answer"
+    );
+    let (one, four) = rt.block_on(async {
+        let one = Client::new(Kind::Anonymous, &url, 1).await;
+        let four = Client::new(Kind::Anonymous, &url, 4).await;
+        let a = concurrent(&one, 1000, secs).await;
+        let b = concurrent(&four, 1000, secs).await;
+        (a, b)
+    });
+    println!(
+        "  {:<34} {:>10.0} calls/s, {} errors",
+        "OperationsClient, 1 connection", one.0, one.1
+    );
+    println!(
+        "  {:<34} {:>10.0} calls/s, {} errors",
+        "OperationsClient, 4 connections", four.0, four.1
+    );
+    println!("  {:<34} {:>10.2}x", "pool speed-up", four.0 / one.0);
+    drop(server);
+
+    // Polling cost: 1,000 operations waited on at once with the default policy.
+    polling_cost(&rt, poll_ops, poll_after);
+}
+
+fn polling_cost(rt: &tokio::runtime::Runtime, ops: usize, after: u64) {
+    let mut server = Server::spawn(&[
+        "--serve-polling",
+        "--ops",
+        &ops.to_string(),
+        "--after",
+        &after.to_string(),
+    ]);
+    let url = server.url.clone();
+    let policy = PollingPolicy::default();
+    let cpu_before = cpu_seconds();
+    let start = Instant::now();
+    let done = rt.block_on(async {
+        let client = OperationsClient::builder()
+            .endpoint(&url)
+            .anonymous()
+            .build()
+            .await
+            .unwrap();
+        let waits: Vec<_> =
+            (0..ops)
+                .map(|i| {
+                    tokio::spawn(client.poll_until_done(format!(
+                        "projects/bench/locations/global/operations/p-{i}"
+                    )))
+                })
+                .collect();
+        let mut done = 0;
+        for w in waits {
+            if matches!(w.await.unwrap(), Ok(longrunning_grpc::Polled::Done(_))) {
+                done += 1;
+            }
+        }
+        done
+    });
+    let wall = start.elapsed();
+    let cpu = cpu_seconds() - cpu_before;
+    let polls: usize = server.ask("count").trim().parse().unwrap();
+
+    // Bounds the policy allows per operation: delays drawn in [d/2, d], first poll at once.
+    let horizon = wall.as_secs_f64();
+    let count_polls = |scale: f64| {
+        let mut t = 0.0;
+        let mut n = 1;
+        let mut d = 1.0f64;
+        while t < after as f64 {
+            t += d * scale;
+            n += 1;
+            d = (d * 1.5).min(20.0);
+        }
+        n
+    };
+    let (fewest, most) = (count_polls(1.0), count_polls(0.5));
+    println!(
+        "\nwaiting on {ops} operations at once (default polling policy; they finish after {after} s)"
+    );
+    println!("  done: {done}/{ops} in {horizon:.1} s");
+    println!(
+        "  polls: {polls} ({:.2} per operation; the policy allows {fewest}..={most} each, {}..={} in all)",
+        polls as f64 / ops as f64,
+        fewest * ops,
+        most * ops
+    );
+    println!(
+        "  client CPU: {cpu:.2} s over {horizon:.1} s wall ({:.1}% of one core; {:.0} µs per poll)",
+        cpu / horizon * 100.0,
+        cpu / polls.max(1) as f64 * 1e6
+    );
+    let _ = policy;
+}
