@@ -139,11 +139,11 @@ fn main() {
         let n: usize = arg("--n").unwrap().parse().unwrap();
         return burst_child(Kind::parse(&kind), &url, n);
     }
+    // `cargo test --benches` passes other flags: nothing to do then.
     if args.iter().any(|a| a == "--bench" || a == "--quick") || args.len() == 1 {
         let quick = args.iter().any(|a| a == "--quick");
-        return orchestrate(quick);
+        orchestrate(quick);
     }
-    // `cargo test --benches` passes other flags: nothing to do.
 }
 
 // ---------------------------------------------------------------------------------------
