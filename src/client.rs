@@ -746,23 +746,27 @@ where
         let sent = tokio::time::timeout_at(deadline, send(stub.clone(), request)).await;
         let error = match sent {
             Ok(Ok(response)) => {
+                // The span gets the final attempt and code once, when the call ends.
                 let span = tracing::Span::current();
                 span.record("attempt", attempt);
                 span.record("code", "OK");
-                tracing::debug!(attempt, latency = ?start.elapsed(), "call succeeded");
+                tracing::debug!(latency = ?start.elapsed(), "call succeeded");
                 return Ok(response.into_inner());
             }
             Ok(Err(status)) => classify(status, deadline, config.timeout),
             Err(_elapsed) => Error::deadline(config.timeout),
         };
         let code = error.code();
-        let span = tracing::Span::current();
-        span.record("attempt", attempt);
-        span.record("code", code_name(code));
+        let give_up = |error: Error| {
+            let span = tracing::Span::current();
+            span.record("attempt", attempt);
+            span.record("code", code_name(code));
+            tracing::debug!(latency = ?start.elapsed(), "call failed");
+            fail(error)
+        };
         let retryable = config.retry.retries(code) && !error.is_credentials();
         if !retryable || attempt >= config.retry.max_attempts() {
-            tracing::debug!(attempt, code = code_name(code), "call failed");
-            return fail(error);
+            return give_up(error);
         }
         let delay = match error.details().retry_delay() {
             Some(delay) => delay,
@@ -772,13 +776,8 @@ where
                 .unwrap_or_default(),
         };
         if Instant::now() + delay >= deadline {
-            tracing::debug!(
-                attempt,
-                code = code_name(code),
-                ?delay,
-                "no time left to retry"
-            );
-            return fail(error);
+            tracing::debug!(?delay, "no time left to retry");
+            return give_up(error);
         }
         tracing::info!(
             attempt,

@@ -231,6 +231,13 @@ impl Error {
     }
 }
 
+/// A status from tonic (e.g. from the raw generated client), with its details decoded.
+impl From<tonic::Status> for Error {
+    fn from(status: tonic::Status) -> Self {
+        Error::status(status)
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.inner.kind {
@@ -245,7 +252,7 @@ impl fmt::Display for Error {
                     write!(f, ": {}", s.message)?;
                 }
             }
-            Kind::Decode(why) => write!(f, "cannot decode response: {why}")?,
+            Kind::Decode(why) => write!(f, "decode error: {why}")?,
         }
         if let Some(method) = self.inner.method {
             write!(f, " in {method}")?;

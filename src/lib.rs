@@ -4,7 +4,10 @@
 //! `google.longrunning.Operations` service beside them. This crate wraps the generated tonic
 //! client for that service with what Google front ends expect: credentials from
 //! [`google-cloud-auth`](google_cloud_auth), the `x-goog-request-params` routing header,
-//! `x-goog-api-client`, `x-goog-user-project`, deadlines, retries and polling.
+//! `x-goog-api-client`, `x-goog-user-project`, deadlines, retries and polling. Its first user
+//! is the Gemini for Google Cloud API (`cloudaicompanion.googleapis.com`, names
+//! `projects/{project}/locations/{location}/operations/{id}`), but any Google API that
+//! serves this service works.
 //!
 //! # The cancel contract
 //!
@@ -12,48 +15,102 @@
 //! best effort, and a server that does not support it answers `UNIMPLEMENTED`. Whether it worked
 //! is learned from `GetOperation`: `done` with `error.code == 1` (`CANCELLED`) means cancelled
 //! (the operation is kept, not deleted); `done` with a `response` means it completed anyway;
-//! `done == false` means it is still running.
+//! `done == false` means it is still running. [`OperationsClient::cancel_and_wait`] does both
+//! steps and returns a [`CancelOutcome`].
 //!
 //! # Quick start
 //!
 //! ```no_run
-//! use longrunning_grpc::OperationsClient;
+//! use longrunning_grpc::{CancelOutcome, OperationsClient};
 //!
 //! # async fn run() -> Result<(), longrunning_grpc::Error> {
 //! // Application Default Credentials, https://cloudaicompanion.googleapis.com.
 //! let client = OperationsClient::builder().build().await?;
-//! client
-//!     .cancel_operation("projects/my-project/locations/global/operations/operation-123")
-//!     .await?;
+//! let name = "projects/my-project/locations/global/operations/operation-123";
+//! client.cancel_operation(name).await?;
+//! if let CancelOutcome::Cancelled(op) = client.cancel_and_wait(name).await? {
+//!     println!("{} is cancelled", op.name);
+//! }
 //! # Ok(())
 //! # }
 //! ```
 //!
+//! Every call checks the name before anything is sent ([`validate_name`]; [`OperationName`]
+//! parses the Gemini pattern, and plain strings are accepted for other APIs), returns a
+//! `'static` [`Call`] future you can spawn, and is traced with a `longrunning` span carrying
+//! the method, the name, the final attempt and the status code.
+//!
 //! # Credentials
 //!
 //! - Application Default Credentials are the default ([`OperationsClientBuilder::build`]
-//!   creates them).
+//!   creates them, with the `cloud-platform` scope).
 //! - [`OperationsClientBuilder::credentials`] takes any
 //!   [`google_cloud_auth::credentials::Credentials`], including your own
 //!   [`CredentialsProvider`](google_cloud_auth::credentials::CredentialsProvider).
-//! - [`OperationsClientBuilder::access_token`] sends a static bearer token.
-//! - [`OperationsClientBuilder::anonymous`] sends no credentials (local servers).
+//! - [`OperationsClientBuilder::access_token`] sends a static bearer token ([`StaticToken`]).
+//! - [`OperationsClientBuilder::anonymous`] sends no credentials (the emulator, local servers).
 //!
 //! Credentials other than anonymous are never sent over plaintext `http://` to a host that is
-//! not loopback unless [`OperationsClientBuilder::allow_insecure`] says so.
+//! not loopback unless [`OperationsClientBuilder::allow_insecure`] says so. Tokens never appear
+//! in `Debug`, errors or logs; header values holding them are marked sensitive.
 //!
 //! # Errors
 //!
-//! Every call returns [`Error`]: invalid input (reported before anything is sent),
-//! credentials, transport, deadline, or a server status with its gRPC code and the decoded
-//! `google.rpc` error details.
+//! Every call returns [`Error`]: invalid input (reported before anything is sent, with
+//! [`Error::is_invalid_argument`]), credentials, transport, deadline, or a server status with
+//! its gRPC [`code`](Error::code), message and the decoded `google.rpc`
+//! [`details`](Error::details) (`ErrorInfo`, `RetryInfo`, …).
+//!
+//! # Retries, deadlines and polling
+//!
+//! Each call has a deadline ([`OperationsClientBuilder::timeout`], 10 s by default) that covers
+//! every attempt and is sent as `grpc-timeout`. `UNAVAILABLE` (connection failures included)
+//! is retried under the [`RetryPolicy`]: at most 5 attempts, 0.5 s doubling to 10 s with full
+//! jitter, a server's `RetryInfo` setting the next delay. `WaitOperation` is never retried.
+//! [`OperationsClient::poll_until_done`] polls `GetOperation` under the [`PollingPolicy`]
+//! (1 s growing by 1.5 to 20 s, 15 minutes in all). Both policies are set per client and can be
+//! overridden for one call with [`OperationsClient::with_retry_policy`] and
+//! [`OperationsClient::with_polling_policy`].
+//!
+//! # Connections
+//!
+//! The client shares a tonic channel with your other clients
+//! ([`OperationsClientBuilder::channel`]) or runs over any tonic transport with your own tower
+//! layers in front ([`OperationsClientBuilder::build_with_service`]). Google front ends allow
+//! about 100 concurrent streams per HTTP/2 connection; [`OperationsClientBuilder::connections`]
+//! spreads calls over several. TLS uses rustls with the roots chosen by the crate's features,
+//! plus any CA given to [`OperationsClientBuilder::ca_certificate`].
+//!
+//! # The emulator in your own tests
+//!
+//! With the `emulator` feature, [`emulator::Emulator`] is a real in-process gRPC server with
+//! scripted operations, faithful semantics, front-end checks, fault injection and a journal:
+//!
+//! ```
+//! # #[cfg(feature = "emulator")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use longrunning_grpc::emulator::{Emulator, OnCancel, ScriptedOperation};
+//! use longrunning_grpc::{CancelOutcome, OperationsClient};
+//!
+//! let emulator = Emulator::start().await?;
+//! emulator.insert(ScriptedOperation::new("projects/p/locations/l/operations/o").on_cancel(OnCancel::Ignore));
+//! let client = OperationsClient::builder().endpoint(emulator.endpoint()).anonymous().build().await?;
+//! client.cancel_operation("projects/p/locations/l/operations/o").await?;
+//! assert!(!client.get_operation("projects/p/locations/l/operations/o").await?.is_done());
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "emulator"))]
+//! # fn main() {}
+//! ```
 //!
 //! # Cargo features
 //!
 //! - `webpki-roots` (default): trust the Mozilla roots bundled by `webpki-roots` for TLS.
 //! - `native-roots`: trust the operating system's root certificates.
-//! - `emulator`: an in-process `google.longrunning.Operations` server for tests.
-//! - `cli`: the `lro` command line.
+//! - `emulator`: [`emulator`], an in-process `google.longrunning.Operations` server for tests.
+//! - `json`: [`json`], operations and errors as JSON documents (`serde_json`).
+//! - `cli`: the `lro` command line (implies `emulator` and `json`).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -64,7 +121,12 @@ mod client;
 #[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
 pub mod emulator;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod headers;
+#[cfg(feature = "json")]
+#[cfg_attr(docsrs, doc(cfg(feature = "json")))]
+pub mod json;
 mod name;
 mod operation;
 pub mod pb;

@@ -73,11 +73,19 @@ impl Operation {
 }
 
 fn unpack<T: prost::Name + Default>(any: &Any, what: &str, name: &str) -> Result<T, Error> {
-    any.to_msg::<T>().map_err(|e| {
-        Error::decode(format!(
-            "{what} is {:?}, expected {:?}: {e}",
+    let found = any.type_url.rsplit('/').next().unwrap_or_default();
+    if found != T::full_name() {
+        return Err(Error::decode(format!(
+            "{what} is {:?}, expected {:?}",
             any.type_url,
             T::type_url()
+        ))
+        .with_name(name));
+    }
+    any.to_msg::<T>().map_err(|e| {
+        Error::decode(format!(
+            "{what} of type {:?} is malformed: {e}",
+            any.type_url
         ))
         .with_name(name)
     })

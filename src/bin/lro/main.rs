@@ -4,8 +4,6 @@
 //! sent); 3 the server does not support the method; 4 the wait ended while the operation was
 //! still running; 5 the operation ended other than asked.
 
-mod render;
-
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -13,6 +11,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use longrunning_grpc::emulator::{Completion, Emulator, OnCancel, ScriptedOperation};
+use longrunning_grpc::json as render;
 use longrunning_grpc::{
     CancelOutcome, DEFAULT_ENDPOINT, Error, OperationsClient, Polled, PollingPolicy, pb,
 };

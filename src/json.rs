@@ -1,13 +1,23 @@
-//! Rendering operations, statuses and errors as JSON documents and short text.
+//! Operations, statuses and errors as JSON documents (the `lro --output json` shapes) and as
+//! short text.
+//!
+//! ```
+//! use longrunning_grpc::pb::Operation;
+//!
+//! let op = Operation { name: "operations/1".into(), ..Default::default() };
+//! assert_eq!(longrunning_grpc::json::operation(&op).to_string(), r#"{"done":false,"name":"operations/1"}"#);
+//! ```
 
 use base64::Engine;
-use longrunning_grpc::pb::{self, rpc};
-use longrunning_grpc::{Error, ErrorDetails, code_name};
+
+use crate::pb::{self, rpc};
+use crate::{Error, ErrorDetails, code_name};
 use prost::{Message, Name};
 use prost_types::{Any, value::Kind};
 use serde_json::{Map, Value, json};
 
-/// An operation: `{"name", "done", "error"?, "metadata"?, "response"?}`.
+/// An operation: `{"name", "done", "error"?, "metadata"?, "response"?}`; the keys
+/// after `done` appear only when the operation has them.
 pub fn operation(op: &pb::Operation) -> Value {
     let mut out = Map::new();
     out.insert("name".into(), json!(op.name));
