@@ -24,7 +24,7 @@ use crate::Error;
 use crate::auth::{AuthLayer, AuthService, CredentialsFailed, StaticToken};
 use crate::error::code_name;
 use crate::headers;
-use crate::name::{routing_header, validate_name};
+use crate::name::{routing_header_bytes, validate_name};
 use crate::operation::{CancelOutcome, Polled};
 use crate::pb;
 use crate::pb::operations_client::OperationsClient as RawClient;
@@ -720,7 +720,7 @@ where
     R: Send + 'static,
 {
     let fail = |e: Error| Err(e.with_method(method).with_name(name.as_str()));
-    let Ok(routing) = AsciiMetadataValue::try_from(routing_header("name", &name)) else {
+    let Ok(routing) = AsciiMetadataValue::try_from(routing_header_bytes("name", &name)) else {
         return fail(Error::invalid_argument(
             &name,
             "name cannot be sent in a header",

@@ -71,18 +71,25 @@ fn check(name: &str) -> Result<(), String> {
 /// );
 /// ```
 pub fn routing_header(key: &str, value: &str) -> String {
-    let mut out = String::with_capacity(key.len() + 1 + value.len() + value.len() / 2);
-    out.push_str(key);
-    out.push('=');
+    let bytes = routing_header_bytes(key, value);
+    // Only ASCII was written.
+    String::from_utf8(bytes).unwrap_or_default()
+}
+
+/// [`routing_header`] as bytes, ready to become a header value without another copy.
+pub(crate) fn routing_header_bytes(key: &str, value: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(key.len() + 1 + value.len() + value.len() / 2);
+    out.extend_from_slice(key.as_bytes());
+    out.push(b'=');
     // RFC 3986 unreserved characters stay as they are; everything else, `/` included, is
     // percent-encoded byte by byte (AIP-4222, as the Go and Java clients do). A byte loop
     // rather than `utf8_percent_encode`: this runs on every call, and the iterator costs
     // several times more.
     for &b in value.as_bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
+            out.push(b);
         } else {
-            out.push_str(percent_encode_byte(b));
+            out.extend_from_slice(percent_encode_byte(b).as_bytes());
         }
     }
     out
