@@ -539,8 +539,11 @@ where
 
     /// Lists the operations under `parent` (`ListOperations`), e.g.
     /// `projects/p/locations/global`. Set a filter or page size on the returned
-    /// [`ListOperations`], then read it as a stream of operations, a stream of pages, or one
-    /// page at a time.
+    /// [`ListOperations`], then read it as a stream of operations
+    /// ([`ListOperations::stream`]), a stream of pages ([`ListOperations::pages`]), one page
+    /// at a time with your own cursor ([`ListOperations::page`]), or all at once
+    /// ([`ListOperations::collect`]). Resources the server could not reach are reported in
+    /// each page's and the collected listing's `unreachable`.
     ///
     /// ```
     /// # use longrunning_grpc::emulator::{Emulator, ScriptedOperation};

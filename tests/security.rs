@@ -124,3 +124,35 @@ async fn the_token_never_appears_in_debug_or_errors() {
         Some(format!("Bearer {TOKEN}").as_str())
     );
 }
+
+#[tokio::test]
+async fn a_user_agent_with_invalid_bytes_is_refused_and_a_valid_one_is_sent() {
+    for bad in ["agent\r\nx-evil: 1", "agent\n", "agent\u{7f}"] {
+        let err = OperationsClient::builder()
+            .endpoint("http://127.0.0.1:1")
+            .anonymous()
+            .user_agent(bad)
+            .build()
+            .await
+            .unwrap_err();
+        assert!(
+            err.is_config() && err.to_string().contains("user_agent"),
+            "{err}"
+        );
+    }
+
+    let emulator = Emulator::start().await.unwrap();
+    let name = op("ua");
+    emulator.insert(ScriptedOperation::new(&name));
+    let client = support::builder(&emulator)
+        .user_agent("my-service/1.2")
+        .build()
+        .await
+        .unwrap();
+    client.get_operation(&name).await.unwrap();
+    let ua = emulator.journal()[0]
+        .header("user-agent")
+        .unwrap()
+        .to_owned();
+    assert!(ua.starts_with("my-service/1.2 longrunning-grpc/"), "{ua}");
+}
