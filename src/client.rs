@@ -28,7 +28,7 @@ use crate::name::{routing_header_bytes, validate_name};
 use crate::operation::{CancelOutcome, Polled};
 use crate::pb;
 use crate::pb::operations_client::OperationsClient as RawClient;
-use crate::retry::{PollingPolicy, RetryPolicy};
+use crate::retry::{PollingPolicy, RetryPolicy, later};
 use crate::transport::Transport;
 
 /// The default endpoint: the Gemini for Google Cloud API.
@@ -604,7 +604,7 @@ where
     async fn poll(self, name: String) -> Result<Polled, Error> {
         validate_name(&name).map_err(|e| e.with_method("GetOperation"))?;
         let policy = self.config.polling.clone();
-        let deadline = policy.deadline().map(|d| Instant::now() + d);
+        let deadline = policy.deadline().map(|d| later(Instant::now(), d));
         let mut delays = policy.delays();
         loop {
             let op = self.get_operation(&name).await?;
@@ -612,7 +612,7 @@ where
                 return Ok(Polled::Done(op));
             }
             let delay = delays.next().unwrap_or(Duration::from_secs(1));
-            let wake = Instant::now() + delay;
+            let wake = later(Instant::now(), delay);
             match deadline {
                 Some(deadline) if wake >= deadline => {
                     // One last look at the deadline itself, so a wait of N seconds sees the
@@ -730,7 +730,7 @@ where
         ));
     };
     let start = Instant::now();
-    let deadline = start + config.timeout;
+    let deadline = later(start, config.timeout);
     let mut backoff = None;
     let mut attempt = 0u32;
     loop {
@@ -778,7 +778,7 @@ where
                 .next()
                 .unwrap_or_default(),
         };
-        if Instant::now() + delay >= deadline {
+        if later(Instant::now(), delay) >= deadline {
             tracing::debug!(?delay, "no time left to retry");
             return give_up(error);
         }

@@ -48,6 +48,7 @@ use tonic::{Code, Request, Response, Status};
 
 use crate::pb::operations_server::{Operations, OperationsServer};
 use crate::pb::{self, operation, rpc};
+use crate::retry::later;
 
 /// The page size when a `ListOperations` request asks for none.
 pub const DEFAULT_PAGE_SIZE: usize = 50;
@@ -602,7 +603,7 @@ impl OpState {
         let due = match self.script.completion {
             Completion::Never => false,
             Completion::Immediately => true,
-            Completion::After(d) => now >= self.created + d,
+            Completion::After(d) => now >= later(self.created, d),
             Completion::AfterPolls(n) => self.polls >= n,
         };
         if due {
@@ -618,7 +619,7 @@ impl OpState {
     /// When the operation completes on its own, if by time.
     fn due_at(&self) -> Option<Instant> {
         match self.script.completion {
-            Completion::After(d) if !self.done => Some(self.created + d),
+            Completion::After(d) if !self.done => Some(later(self.created, d)),
             _ => None,
         }
     }
@@ -955,7 +956,7 @@ impl Service {
             ),
             None => None,
         };
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.map(|t| later(Instant::now(), t));
         loop {
             // Register interest before looking, so a change between the look and the sleep
             // is not missed.

@@ -414,3 +414,61 @@ async fn quickly_expiring_tokens_are_asked_for_again_and_calls_keep_succeeding()
     );
     assert_eq!(provider.asked.load(Ordering::SeqCst), 6);
 }
+
+#[tokio::test(start_paused = true)]
+async fn huge_numbers_from_the_user_or_the_server_never_panic() {
+    let emulator = Emulator::start().await.unwrap();
+    let name = op("huge-numbers");
+    emulator.insert(
+        ScriptedOperation::new(&name)
+            .completion(longrunning_grpc::emulator::Completion::After(Duration::MAX)),
+    );
+    let client = support::builder(&emulator)
+        .timeout(Duration::MAX)
+        .polling_policy(
+            longrunning_grpc::PollingPolicy::builder()
+                .max_delay(Duration::MAX)
+                .multiplier(f64::MAX)
+                .deadline(Some(Duration::MAX))
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .await
+        .unwrap();
+    assert!(!client.get_operation(&name).await.unwrap().done);
+
+    // A server asking for a retry in 30 million years: the call gives up, it does not panic
+    // or sleep past its deadline.
+    emulator.inject(Fault::new(Code::Unavailable, 1).retry_delay(Duration::from_secs(1 << 50)));
+    let err = client
+        .with_timeout(Duration::from_secs(5))
+        .get_operation(&name)
+        .await
+        .unwrap_err();
+    assert!(err.is_unavailable());
+
+    // A WaitOperation with the largest timeout the message can hold.
+    let mut raw =
+        longrunning_grpc::pb::operations_client::OperationsClient::connect(emulator.endpoint())
+            .await
+            .unwrap();
+    let waiting = tokio::spawn(async move {
+        raw.wait_operation(longrunning_grpc::pb::WaitOperationRequest {
+            name: op("huge-numbers"),
+            timeout: Some(prost_types::Duration {
+                seconds: i64::MAX,
+                nanos: 999_999_999,
+            }),
+        })
+        .await
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    client
+        .with_timeout(Duration::from_secs(5))
+        .cancel_operation(&name)
+        .await
+        .unwrap();
+    let op = waiting.await.unwrap().unwrap().into_inner();
+    assert!(op.is_cancelled());
+}
