@@ -340,6 +340,15 @@ impl PollingPolicyBuilder {
     }
 }
 
+/// `from + after`, or about thirty years from `from` when that would overflow the clock: a
+/// huge timeout, polling deadline or server-sent `RetryInfo` must not panic.
+pub(crate) fn later(from: tokio::time::Instant, after: Duration) -> tokio::time::Instant {
+    const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
+    from.checked_add(after)
+        .or_else(|| from.checked_add(FAR))
+        .unwrap_or(from)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -388,13 +397,4 @@ mod tests {
                 .is_err()
         );
     }
-}
-
-/// `from + after`, or about thirty years from `from` when that would overflow the clock: a
-/// huge timeout, polling deadline or server-sent `RetryInfo` must not panic.
-pub(crate) fn later(from: tokio::time::Instant, after: Duration) -> tokio::time::Instant {
-    const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
-    from.checked_add(after)
-        .or_else(|| from.checked_add(FAR))
-        .unwrap_or(from)
 }
