@@ -774,7 +774,8 @@ where
         let delay = match error.details().retry_delay() {
             Some(delay) => delay,
             None => backoff
-                .get_or_insert_with(|| config.retry.backoff())
+                // Boxed: only calls that retry pay for the schedule's space.
+                .get_or_insert_with(|| Box::new(config.retry.backoff()))
                 .next()
                 .unwrap_or_default(),
         };

@@ -13,8 +13,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
+use std::future::Future;
+use std::pin::Pin;
+
 use futures_util::TryFutureExt;
-use futures_util::future::{Either, ErrInto, Ready};
+use futures_util::future::{Either, ErrInto};
 use tonic::body::Body;
 use tonic::transport::Channel;
 use tonic::transport::channel::ResponseFuture;
@@ -103,8 +106,7 @@ impl std::error::Error for NoChannel {}
 impl Service<http::Request<Body>> for Transport {
     type Response = http::Response<Body>;
     type Error = BoxError;
-    type Future =
-        Either<ErrInto<ResponseFuture, BoxError>, Ready<Result<http::Response<Body>, BoxError>>>;
+    type Future = Either<ErrInto<ResponseFuture, BoxError>, Failed>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         if self.ready.is_none() {
@@ -121,7 +123,20 @@ impl Service<http::Request<Body>> for Transport {
         // (tower's contract), so answer with an error rather than panic.
         match self.ready.take() {
             Some(mut channel) => Either::Left(channel.call(request).err_into()),
-            None => Either::Right(futures_util::future::ready(Err(NoChannel.into()))),
+            None => Either::Right(Failed(Some(NoChannel.into()))),
         }
+    }
+}
+
+/// A future that fails at once. Smaller than `Ready<Result<Response, _>>`, which would hold
+/// a whole response inline and make every call's future larger.
+#[derive(Debug)]
+pub struct Failed(Option<BoxError>);
+
+impl Future for Failed {
+    type Output = Result<http::Response<Body>, BoxError>;
+
+    fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
+        Poll::Ready(Err(self.0.take().unwrap_or_else(|| NoChannel.into())))
     }
 }
