@@ -25,16 +25,19 @@ const NAME: &str = "projects/bench/locations/global/operations/op-1";
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Kind {
     Raw,
+    /// The raw stub sending what Google front ends expect: the wrapper's inherent cost.
+    RawHeaders,
     Anonymous,
     Token,
 }
 
 impl Kind {
-    const ALL: [Kind; 3] = [Kind::Raw, Kind::Anonymous, Kind::Token];
+    const ALL: [Kind; 4] = [Kind::Raw, Kind::RawHeaders, Kind::Anonymous, Kind::Token];
 
     fn label(self) -> &'static str {
         match self {
             Kind::Raw => "raw tonic stub",
+            Kind::RawHeaders => "raw stub + Google headers, deadline",
             Kind::Anonymous => "OperationsClient (anonymous)",
             Kind::Token => "OperationsClient (token provider)",
         }
@@ -43,6 +46,7 @@ impl Kind {
     fn arg(self) -> &'static str {
         match self {
             Kind::Raw => "raw",
+            Kind::RawHeaders => "raw-headers",
             Kind::Anonymous => "anonymous",
             Kind::Token => "token",
         }
@@ -51,6 +55,7 @@ impl Kind {
     fn parse(s: &str) -> Kind {
         match s {
             "raw" => Kind::Raw,
+            "raw-headers" => Kind::RawHeaders,
             "anonymous" => Kind::Anonymous,
             _ => Kind::Token,
         }
@@ -60,19 +65,19 @@ impl Kind {
 /// Either client, behind one call.
 #[derive(Clone)]
 enum Client {
-    Raw(RawClient<Channel>),
+    Raw(RawClient<Channel>, bool),
     Wrapped(OperationsClient),
 }
 
 impl Client {
     async fn new(kind: Kind, url: &str, connections: usize) -> Client {
         match kind {
-            Kind::Raw => {
+            Kind::Raw | Kind::RawHeaders => {
                 let channel = Endpoint::from_shared(url.to_owned())
                     .unwrap()
                     .tcp_nodelay(true)
                     .connect_lazy();
-                Client::Raw(RawClient::new(channel))
+                Client::Raw(RawClient::new(channel), kind == Kind::RawHeaders)
             }
             Kind::Anonymous | Kind::Token => {
                 let builder = OperationsClient::builder()
@@ -94,11 +99,22 @@ impl Client {
 
     async fn cancel(&self) -> bool {
         match self {
-            Client::Raw(raw) => raw
-                .clone()
-                .cancel_operation(pb::CancelOperationRequest { name: NAME.into() })
-                .await
-                .is_ok(),
+            Client::Raw(raw, headers) => {
+                let mut request = Request::new(pb::CancelOperationRequest { name: NAME.into() });
+                if *headers {
+                    let routing = longrunning_grpc::routing_header("name", NAME);
+                    let md = request.metadata_mut();
+                    md.insert("x-goog-request-params", routing.parse().unwrap());
+                    md.insert(
+                        "x-goog-api-client",
+                        tonic::metadata::MetadataValue::from_static(
+                            longrunning_grpc::API_CLIENT_VALUE,
+                        ),
+                    );
+                    request.set_timeout(Duration::from_secs(60));
+                }
+                raw.clone().cancel_operation(request).await.is_ok()
+            }
             Client::Wrapped(client) => client.cancel_operation(NAME).await.is_ok(),
         }
     }
@@ -477,21 +493,21 @@ fn orchestrate(quick: bool) {
     let rt = runtime();
 
     // Sequential and 64-in-flight, rounds interleaved so drift hits every client alike.
-    let mut seq: Vec<Vec<Sequential>> = vec![Vec::new(), Vec::new(), Vec::new()];
-    let mut conc: Vec<Vec<(f64, usize)>> = vec![Vec::new(), Vec::new(), Vec::new()];
+    let kinds = Kind::ALL.len();
+    let mut seq: Vec<Vec<Sequential>> = (0..kinds).map(|_| Vec::new()).collect();
+    let mut conc: Vec<Vec<(f64, usize)>> = (0..kinds).map(|_| Vec::new()).collect();
     rt.block_on(async {
-        let clients = [
-            Client::new(Kind::Raw, &url, 1).await,
-            Client::new(Kind::Anonymous, &url, 1).await,
-            Client::new(Kind::Token, &url, 1).await,
-        ];
+        let mut clients = Vec::new();
+        for kind in Kind::ALL {
+            clients.push(Client::new(kind, &url, 1).await);
+        }
         for round in 0..rounds {
-            for k in 0..3 {
-                let i = (round + k) % 3;
+            for k in 0..kinds {
+                let i = (round + k) % kinds;
                 seq[i].push(sequential(&clients[i], seq_n / rounds).await);
             }
-            for k in 0..3 {
-                let i = (round + k) % 3;
+            for k in 0..kinds {
+                let i = (round + k) % kinds;
                 conc[i].push(concurrent(&clients[i], 64, secs).await);
             }
         }
