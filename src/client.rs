@@ -447,14 +447,11 @@ where
     /// # Ok(()) }
     /// ```
     pub fn cancel_operation(&self, name: impl AsRef<str>) -> Call<()> {
-        let call = self.call(
-            "CancelOperation",
-            name.as_ref(),
-            |name| pb::CancelOperationRequest {
+        let call = self.call("CancelOperation", name.as_ref(), |name| {
+            pb::CancelOperationRequest {
                 name: name.to_owned(),
-            },
-            |mut stub, req| async move { stub.cancel_operation(req).await },
-        );
+            }
+        });
         Call::new(call.map(|r| r.map(drop)))
     }
 
@@ -475,14 +472,11 @@ where
     /// # Ok(()) }
     /// ```
     pub fn get_operation(&self, name: impl AsRef<str>) -> Call<pb::Operation> {
-        Call::new(self.call(
-            "GetOperation",
-            name.as_ref(),
-            |name| pb::GetOperationRequest {
+        Call::new(self.call("GetOperation", name.as_ref(), |name| {
+            pb::GetOperationRequest {
                 name: name.to_owned(),
-            },
-            |mut stub, req| async move { stub.get_operation(req).await },
-        ))
+            }
+        }))
     }
 
     /// Deletes an operation (`DeleteOperation`): the server forgets it.
@@ -495,14 +489,11 @@ where
     /// # Ok(()) }
     /// ```
     pub fn delete_operation(&self, name: impl AsRef<str>) -> Call<()> {
-        let call = self.call(
-            "DeleteOperation",
-            name.as_ref(),
-            |name| pb::DeleteOperationRequest {
+        let call = self.call("DeleteOperation", name.as_ref(), |name| {
+            pb::DeleteOperationRequest {
                 name: name.to_owned(),
-            },
-            |mut stub, req| async move { stub.delete_operation(req).await },
-        );
+            }
+        });
         Call::new(call.map(|r| r.map(drop)))
     }
 
@@ -525,15 +516,12 @@ where
         Call::new(
             self.with_retry_policy(RetryPolicy::never())
                 .with_timeout(self.config.timeout.saturating_add(timeout))
-                .call(
-                    "WaitOperation",
-                    name.as_ref(),
-                    move |name| pb::WaitOperationRequest {
+                .call("WaitOperation", name.as_ref(), move |name| {
+                    pb::WaitOperationRequest {
                         name: name.to_owned(),
                         timeout: wait,
-                    },
-                    |mut stub, req| async move { stub.wait_operation(req).await },
-                ),
+                    }
+                }),
         )
     }
 
@@ -668,19 +656,15 @@ where
 
     /// One unary call: check the name, then attempt under the deadline and retry policy.
     /// The future owns what it needs, so it is `'static` and `Send` whatever `T`'s `Sync`.
-    fn call<M, R, Fut, Make, Send_>(
+    fn call<M, Make>(
         &self,
         method: &'static str,
         name: &str,
         make: Make,
-        send: Send_,
-    ) -> impl Future<Output = Result<R, Error>> + Send + 'static + use<T, B, M, R, Fut, Make, Send_>
+    ) -> impl Future<Output = Result<M::Reply, Error>> + Send + 'static + use<T, B, M, Make>
     where
+        M: Rpc,
         Make: Fn(&str) -> M + Send + 'static,
-        Send_: Fn(RawClient<AuthService<T>>, tonic::Request<M>) -> Fut + Send + 'static,
-        M: Send + 'static,
-        R: Send + 'static,
-        Fut: Future<Output = Result<tonic::Response<R>, tonic::Status>> + Send + 'static,
     {
         // Checked now, before anything can be sent; no async block around the attempts, so
         // the future stores the stub, name and config once (an outer `async` would hold them
@@ -702,25 +686,26 @@ where
                 method,
                 name.to_owned(),
                 make,
-                send,
             )
             .instrument(span),
         )
     }
 }
 
-async fn attempts<T, M, R, Fut>(
-    stub: RawClient<AuthService<T>>,
+async fn attempts<T, B, M>(
+    mut stub: RawClient<AuthService<T>>,
     config: Arc<Config>,
     method: &'static str,
     name: String,
     make: impl Fn(&str) -> M,
-    send: impl Fn(RawClient<AuthService<T>>, tonic::Request<M>) -> Fut,
-) -> Result<R, Error>
+) -> Result<M::Reply, Error>
 where
-    T: Clone,
-    Fut: Future<Output = Result<tonic::Response<R>, tonic::Status>> + Send + 'static,
-    R: Send + 'static,
+    T: Service<http::Request<Body>, Response = http::Response<B>> + Clone + Send + 'static,
+    T::Future: Send,
+    T::Error: Into<BoxError>,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<BoxError> + Send,
+    M: Rpc,
 {
     let fail = |e: Error| Err(e.with_method(method).with_name(name.as_str()));
     let Ok(routing) = AsciiMetadataValue::try_from(routing_header_bytes("name", &name)) else {
@@ -739,14 +724,16 @@ where
         if remaining.is_zero() {
             return fail(Error::deadline(config.timeout));
         }
-        let mut request = tonic::Request::new(make(&name));
-        let metadata = request.metadata_mut();
-        metadata.insert(
-            headers::GRPC_TIMEOUT.clone(),
-            headers::grpc_timeout(remaining),
-        );
-        add_headers(metadata, &routing, &config);
-        let sent = tokio::time::timeout_at(deadline, send(stub.clone(), request)).await;
+        // The in-flight future borrows the one stub (no second copy per call), and the
+        // request is built inside the expression so the state machine keeps no slot for it.
+        let sent = tokio::time::timeout_at(
+            deadline,
+            M::send(
+                &mut stub,
+                request(make(&name), remaining, &routing, &config),
+            ),
+        )
+        .await;
         let error = match sent {
             Ok(Ok(response)) => {
                 // The span gets the final attempt and code once, when the call ends.
@@ -794,6 +781,54 @@ where
     }
 }
 
+/// One method of the service, keyed by its request message: how to send it on the stub.
+pub(crate) trait Rpc: Sized + Send + 'static {
+    /// The response message.
+    type Reply: Send + 'static;
+
+    fn send<T, B>(
+        stub: &mut RawClient<AuthService<T>>,
+        request: tonic::Request<Self>,
+    ) -> impl Future<Output = Result<tonic::Response<Self::Reply>, tonic::Status>> + Send + '_
+    where
+        T: Service<http::Request<Body>, Response = http::Response<B>> + Clone + Send + 'static,
+        T::Future: Send,
+        T::Error: Into<BoxError>,
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<BoxError> + Send;
+}
+
+macro_rules! rpc {
+    ($request:ty => $reply:ty, $method:ident) => {
+        impl Rpc for $request {
+            type Reply = $reply;
+
+            fn send<T, B>(
+                stub: &mut RawClient<AuthService<T>>,
+                request: tonic::Request<Self>,
+            ) -> impl Future<Output = Result<tonic::Response<Self::Reply>, tonic::Status>> + Send + '_
+            where
+                T: Service<http::Request<Body>, Response = http::Response<B>>
+                    + Clone
+                    + Send
+                    + 'static,
+                T::Future: Send,
+                T::Error: Into<BoxError>,
+                B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+                B::Error: Into<BoxError> + Send,
+            {
+                stub.$method(request)
+            }
+        }
+    };
+}
+
+rpc!(pb::CancelOperationRequest => (), cancel_operation);
+rpc!(pb::GetOperationRequest => pb::Operation, get_operation);
+rpc!(pb::DeleteOperationRequest => (), delete_operation);
+rpc!(pb::WaitOperationRequest => pb::Operation, wait_operation);
+rpc!(pb::ListOperationsRequest => pb::ListOperationsResponse, list_operations);
+
 /// The future of one call: `Send`, `'static` (it owns what it needs, so it can be spawned)
 /// and nameable, so it can be stored in a struct.
 #[must_use = "futures do nothing unless awaited"]
@@ -821,6 +856,23 @@ impl<R> fmt::Debug for Call<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Call").finish_non_exhaustive()
     }
+}
+
+/// One attempt's request: the message with the deadline and Google's headers.
+fn request<M>(
+    message: M,
+    remaining: Duration,
+    routing: &AsciiMetadataValue,
+    config: &Config,
+) -> tonic::Request<M> {
+    let mut request = tonic::Request::new(message);
+    let metadata = request.metadata_mut();
+    metadata.insert(
+        headers::GRPC_TIMEOUT.clone(),
+        headers::grpc_timeout(remaining),
+    );
+    add_headers(metadata, routing, config);
+    request
 }
 
 fn add_headers(metadata: &mut MetadataMap, routing: &AsciiMetadataValue, config: &Config) {
@@ -917,12 +969,9 @@ where
         request.page_token = page_token.into();
         let negative = request.page_size < 0;
         let name = request.name.clone();
-        let call = self.client.call(
-            "ListOperations",
-            &name,
-            move |_| request.clone(),
-            |mut stub, req| async move { stub.list_operations(req).await },
-        );
+        let call = self
+            .client
+            .call("ListOperations", &name, move |_| request.clone());
         Call::new(async move {
             if negative {
                 return Err(Error::invalid_argument(&name, "page_size is negative")
