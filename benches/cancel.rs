@@ -22,6 +22,58 @@ use tonic::{Request, Response, Status};
 
 const NAME: &str = "projects/bench/locations/global/operations/op-1";
 
+/// Counts heap bytes, so the burst can report its peak heap beside the peak RSS.
+mod heap {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+    pub static CURRENT: AtomicUsize = AtomicUsize::new(0);
+    pub static PEAK: AtomicUsize = AtomicUsize::new(0);
+    pub static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+    pub struct Counting;
+
+    // SAFETY: every method forwards to the system allocator unchanged and only updates
+    // counters on the side.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            // SAFETY: the caller's contract is passed on to `System`.
+            let p = unsafe { System.alloc(layout) };
+            if !p.is_null() {
+                let now = CURRENT.fetch_add(layout.size(), Relaxed) + layout.size();
+                PEAK.fetch_max(now, Relaxed);
+                ALLOCATIONS.fetch_add(1, Relaxed);
+            }
+            p
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: as above.
+            unsafe { System.dealloc(ptr, layout) };
+            CURRENT.fetch_sub(layout.size(), Relaxed);
+        }
+
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            // SAFETY: as above.
+            let p = unsafe { System.realloc(ptr, layout, new_size) };
+            if !p.is_null() {
+                if new_size >= layout.size() {
+                    let now = CURRENT.fetch_add(new_size - layout.size(), Relaxed)
+                        + (new_size - layout.size());
+                    PEAK.fetch_max(now, Relaxed);
+                } else {
+                    CURRENT.fetch_sub(layout.size() - new_size, Relaxed);
+                }
+                ALLOCATIONS.fetch_add(1, Relaxed);
+            }
+            p
+        }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: heap::Counting = heap::Counting;
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Kind {
     Raw,
@@ -93,6 +145,21 @@ impl Client {
                     builder.anonymous()
                 };
                 Client::Wrapped(builder.build().await.unwrap())
+            }
+        }
+    }
+
+    /// Spawns one cancel as its own task. Each kind spawns a future of its own type: a
+    /// shared `async` block over the enum would size every task for the largest arm.
+    fn spawn_cancel(&self) -> tokio::task::JoinHandle<bool> {
+        match self {
+            Client::Raw(..) => {
+                let client = self.clone();
+                tokio::spawn(async move { client.cancel().await })
+            }
+            Client::Wrapped(wrapped) => {
+                let call = wrapped.cancel_operation(NAME);
+                tokio::spawn(async move { call.await.is_ok() })
             }
         }
     }
@@ -411,13 +478,11 @@ fn burst_child(kind: Kind, url: &str, n: usize) {
             client.cancel().await;
         }
         let before = proc_status_kb("VmRSS:");
+        let heap_before = heap::CURRENT.load(std::sync::atomic::Ordering::Relaxed);
+        heap::PEAK.store(heap_before, std::sync::atomic::Ordering::Relaxed);
+        let allocations_before = heap::ALLOCATIONS.load(std::sync::atomic::Ordering::Relaxed);
         let start = Instant::now();
-        let tasks: Vec<_> = (0..n)
-            .map(|_| {
-                let client = client.clone();
-                tokio::spawn(async move { client.cancel().await })
-            })
-            .collect();
+        let tasks: Vec<_> = (0..n).map(|_| client.spawn_cancel()).collect();
         let mut errors = 0;
         for t in tasks {
             if !t.await.unwrap() {
@@ -426,7 +491,18 @@ fn burst_child(kind: Kind, url: &str, n: usize) {
         }
         let wall = start.elapsed();
         let peak = proc_status_kb("VmHWM:");
-        println!("{} {} {} {}", wall.as_millis(), errors, before, peak);
+        let heap_peak = heap::PEAK.load(std::sync::atomic::Ordering::Relaxed) - heap_before;
+        let allocations =
+            heap::ALLOCATIONS.load(std::sync::atomic::Ordering::Relaxed) - allocations_before;
+        println!(
+            "{} {} {} {} {} {}",
+            wall.as_millis(),
+            errors,
+            before,
+            peak,
+            heap_peak / 1024,
+            allocations / n
+        );
     });
 }
 
@@ -581,8 +657,15 @@ fn orchestrate(quick: bool) {
         "\nburst of {burst_n} concurrent cancels (one process per client; server caps 100 streams/connection)"
     );
     println!(
-        "  {:<34} {:>9} {:>7} {:>13} {:>13} {:>8}",
-        "client", "wall ms", "errors", "rss before MiB", "peak rss MiB", "ratio"
+        "  {:<34} {:>9} {:>7} {:>13} {:>13} {:>8} {:>14} {:>12}",
+        "client",
+        "wall ms",
+        "errors",
+        "rss before MiB",
+        "peak rss MiB",
+        "ratio",
+        "peak heap MiB",
+        "allocs/call"
     );
     let mut peaks = Vec::new();
     for kind in Kind::ALL {
@@ -603,15 +686,21 @@ fn orchestrate(quick: bool) {
             .map(|x| x.parse().unwrap_or(0))
             .collect();
         let (wall, errors, before, peak) = (v[0], v[1], v[2], v[3]);
+        let (heap_peak, allocs) = (
+            v.get(4).copied().unwrap_or(0),
+            v.get(5).copied().unwrap_or(0),
+        );
         peaks.push(peak as f64);
         println!(
-            "  {:<34} {:>9} {:>7} {:>13.1} {:>13.1} {:>8.3}",
+            "  {:<34} {:>9} {:>7} {:>13.1} {:>13.1} {:>8.3} {:>14.1} {:>12}",
             kind.label(),
             wall,
             errors,
             before as f64 / 1024.0,
             peak as f64 / 1024.0,
-            peak as f64 / peaks[0]
+            peak as f64 / peaks[0],
+            heap_peak as f64 / 1024.0,
+            allocs
         );
     }
 
