@@ -405,26 +405,24 @@ where
     /// # Ok(()) }
     /// ```
     pub fn with_timeout(&self, timeout: Duration) -> Self {
-        let mut config = (*self.config).clone();
-        config.timeout = timeout;
-        self.with_config(config)
+        self.with_config(|c| c.timeout = timeout)
     }
 
     /// A copy of this client with another retry policy, for one call or a few.
     pub fn with_retry_policy(&self, policy: RetryPolicy) -> Self {
-        let mut config = (*self.config).clone();
-        config.retry = policy;
-        self.with_config(config)
+        self.with_config(|c| c.retry = policy)
     }
 
     /// A copy of this client with another polling policy, for one wait or a few.
     pub fn with_polling_policy(&self, policy: PollingPolicy) -> Self {
-        let mut config = (*self.config).clone();
-        config.polling = policy;
-        self.with_config(config)
+        self.with_config(|c| c.polling = policy)
     }
 
-    fn with_config(&self, config: Config) -> Self {
+    /// A copy with its settings changed by `change` (one copy of the settings, however many
+    /// change).
+    fn with_config(&self, change: impl FnOnce(&mut Config)) -> Self {
+        let mut config = (*self.config).clone();
+        change(&mut config);
         Self {
             stub: self.stub.clone(),
             config: Arc::new(config),
@@ -514,14 +512,16 @@ where
     pub fn wait_operation(&self, name: impl AsRef<str>, timeout: Duration) -> Call<pb::Operation> {
         let wait = prost_types::Duration::try_from(timeout).ok();
         Call::new(
-            self.with_retry_policy(RetryPolicy::never())
-                .with_timeout(self.config.timeout.saturating_add(timeout))
-                .call("WaitOperation", name.as_ref(), move |name| {
-                    pb::WaitOperationRequest {
-                        name: name.to_owned(),
-                        timeout: wait,
-                    }
-                }),
+            self.with_config(|c| {
+                c.retry = RetryPolicy::never();
+                c.timeout = c.timeout.saturating_add(timeout);
+            })
+            .call("WaitOperation", name.as_ref(), move |name| {
+                pb::WaitOperationRequest {
+                    name: name.to_owned(),
+                    timeout: wait,
+                }
+            }),
         )
     }
 
@@ -590,8 +590,8 @@ where
     }
 
     async fn poll(self, name: String) -> Result<Polled, Error> {
-        validate_name(&name).map_err(|e| e.with_method("GetOperation"))?;
-        let policy = self.config.polling.clone();
+        // No check of the name here: the first GetOperation checks it before sending.
+        let policy = &self.config.polling;
         let deadline = policy.deadline().map(|d| later(Instant::now(), d));
         let mut delays = policy.delays();
         loop {

@@ -257,16 +257,15 @@ impl Fault {
     }
 
     fn status(&self) -> Status {
+        if self.details.is_empty() {
+            return Status::new(self.code, self.message.clone());
+        }
         let body = rpc::Status {
             code: self.code as i32,
             message: self.message.clone(),
             details: self.details.clone(),
         };
-        if self.details.is_empty() {
-            Status::new(self.code, self.message.clone())
-        } else {
-            Status::with_details(self.code, self.message.clone(), body.encode_to_vec().into())
-        }
+        Status::with_details(self.code, self.message.clone(), body.encode_to_vec().into())
     }
 }
 

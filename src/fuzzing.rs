@@ -36,24 +36,29 @@ pub fn routing_header_bytes(data: &[u8]) {
     };
     let header = routing_header("name", value);
     let encoded = header.strip_prefix("name=").expect("key first");
+    // Only unreserved characters and well-formed `%XX` escapes...
     let bytes = encoded.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let b = bytes[i];
-        if b == b'%' {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).expect("two hex digits");
-            decoded.push(u8::from_str_radix(hex, 16).expect("hex"));
+        if bytes[i] == b'%' {
+            assert!(
+                bytes
+                    .get(i + 1..i + 3)
+                    .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)),
+                "bad escape at {i}"
+            );
             i += 3;
         } else {
+            let b = bytes[i];
             assert!(
                 b.is_ascii_alphanumeric() || b"-._~".contains(&b),
                 "raw byte {b:#x}"
             );
-            decoded.push(b);
             i += 1;
         }
     }
+    // ...that decode back to the value.
+    let decoded: Vec<u8> = percent_encoding::percent_decode_str(encoded).collect();
     assert_eq!(decoded, value.as_bytes());
 }
 

@@ -90,8 +90,7 @@ async fn a_pool_spreads_calls_over_several_connections() {
         call.await.unwrap().unwrap();
     }
 
-    let peers: std::collections::HashSet<_> =
-        emulator.journal().iter().map(|c| c.peer.unwrap()).collect();
+    let peers = support::peers(&emulator);
     assert_eq!(peers.len(), 4, "{peers:?}");
 }
 
@@ -110,7 +109,5 @@ async fn one_connection_by_default() {
         call.await.unwrap().unwrap();
     }
 
-    let peers: std::collections::HashSet<_> =
-        emulator.journal().iter().map(|c| c.peer.unwrap()).collect();
-    assert_eq!(peers.len(), 1);
+    assert_eq!(support::peers(&emulator).len(), 1);
 }

@@ -15,8 +15,8 @@ use google_cloud_auth::credentials::{
 };
 use google_cloud_auth::errors::CredentialsError;
 use http::{HeaderMap, HeaderValue};
+use longrunning_grpc::RetryPolicy;
 use longrunning_grpc::emulator::{Emulator, Fault, Method, ScriptedOperation};
-use longrunning_grpc::{OperationsClient, RetryPolicy};
 use raw_server::Canned;
 use support::op;
 use tonic::Code;
@@ -150,9 +150,7 @@ async fn the_same_client_recovers_when_the_server_restarts_on_the_same_port() {
 #[tokio::test]
 async fn a_connection_reset_mid_call_is_an_error_never_a_hang() {
     let addr = raw_server::serve_resetting().await;
-    let client = OperationsClient::builder()
-        .endpoint(format!("http://{addr}"))
-        .anonymous()
+    let client = support::builder_at(addr)
         .timeout(Duration::from_secs(3))
         .build()
         .await
@@ -206,12 +204,7 @@ async fn bytes_that_are_not_a_valid_message_give_a_clear_error() {
         grpc_status: Some("0"),
     })
     .await;
-    let client = OperationsClient::builder()
-        .endpoint(format!("http://{addr}"))
-        .anonymous()
-        .build()
-        .await
-        .unwrap();
+    let client = support::builder_at(addr).build().await.unwrap();
 
     let err = client.get_operation(op("x")).await.unwrap_err();
 
@@ -228,12 +221,7 @@ async fn an_http_404_with_html_gives_a_clear_error() {
         grpc_status: None,
     })
     .await;
-    let client = OperationsClient::builder()
-        .endpoint(format!("http://{addr}"))
-        .anonymous()
-        .build()
-        .await
-        .unwrap();
+    let client = support::builder_at(addr).build().await.unwrap();
 
     let err = client.cancel_operation(op("x")).await.unwrap_err();
 

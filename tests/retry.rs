@@ -4,8 +4,8 @@ mod support;
 
 use std::time::Duration;
 
+use longrunning_grpc::RetryPolicy;
 use longrunning_grpc::emulator::{Emulator, Fault, Method, ScriptedOperation};
-use longrunning_grpc::{OperationsClient, RetryPolicy};
 use support::op;
 use tokio::time::Instant;
 use tonic::Code;
@@ -223,9 +223,7 @@ async fn connection_failures_count_as_unavailable_and_are_retried() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
     };
-    let client = OperationsClient::builder()
-        .endpoint(format!("http://127.0.0.1:{port}"))
-        .anonymous()
+    let client = support::builder_at(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
         .timeout(Duration::from_secs(60))
         .retry_policy(support::exact_retries())
         .build()

@@ -3,8 +3,6 @@
 
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use longrunning_grpc::emulator::{Emulator, Fault, ScriptedOperation};
@@ -14,22 +12,9 @@ use tonic::Code;
 
 const TOKEN: &str = "ya29.a0-this-token-must-never-be-logged";
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn the_token_never_appears_in_trace_output_of_a_whole_run() {
-    let captured = Captured::default();
+    let captured = support::Captured::default();
     let writer = captured.clone();
     tracing::subscriber::set_global_default(
         tracing_subscriber::fmt()
@@ -87,7 +72,7 @@ async fn the_token_never_appears_in_trace_output_of_a_whole_run() {
     let err = refused.get_operation(&name).await.unwrap_err();
     tracing::error!(error = %err, debug = ?err, "refused");
 
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let text = captured.text();
     assert!(
         text.contains("retrying GetOperation"),
         "our events were captured"

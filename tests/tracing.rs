@@ -3,29 +3,13 @@
 
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use longrunning_grpc::emulator::{Emulator, Fault, ScriptedOperation};
 use support::op;
 use tonic::Code;
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn each_retry_emits_a_tracing_event_with_attempt_code_and_delay() {
-    let captured = Captured::default();
+    let captured = support::Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::INFO)
@@ -45,7 +29,7 @@ async fn each_retry_emits_a_tracing_event_with_attempt_code_and_delay() {
         .unwrap();
     client.get_operation(&name).await.unwrap();
 
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let text = captured.text();
     let retries: Vec<_> = text
         .lines()
         .filter(|l| l.contains("retrying GetOperation"))

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: an emulator and a client pointed at it.
 #![allow(dead_code)]
 
+use std::io::Write;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use longrunning_grpc::emulator::Emulator;
@@ -17,6 +19,13 @@ pub const PARENT: &str = "projects/test-project/locations/us-central1";
 pub fn builder(emulator: &Emulator) -> OperationsClientBuilder {
     OperationsClient::builder()
         .endpoint(emulator.endpoint())
+        .anonymous()
+}
+
+/// A builder aimed at a raw server on `addr`, with anonymous credentials.
+pub fn builder_at(addr: std::net::SocketAddr) -> OperationsClientBuilder {
+    OperationsClient::builder()
+        .endpoint(format!("http://{addr}"))
         .anonymous()
 }
 
@@ -43,4 +52,30 @@ pub fn parse_grpc_timeout(value: &str) -> Duration {
         "n" => Duration::from_nanos(n),
         other => panic!("unknown grpc-timeout unit {other:?}"),
     }
+}
+
+/// Everything a tracing subscriber writes, for tests that read the log.
+#[derive(Clone, Default)]
+pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    /// What was written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The set of client addresses (one per HTTP/2 connection) in the emulator's journal.
+pub fn peers(emulator: &Emulator) -> std::collections::HashSet<std::net::SocketAddr> {
+    emulator.journal().iter().map(|c| c.peer.unwrap()).collect()
 }
