@@ -1,9 +1,12 @@
 //! A tower layer that adds the credentials' headers (`authorization`, …) to every request.
 //!
 //! `Credentials::headers` is async, so this cannot be a tonic interceptor (those are sync).
-//! The credentials cache tokens and refresh them in the background; this layer additionally
-//! keeps the last header map keyed by its `EntityTag`, so a call costs a cache check, not a
-//! header-map copy.
+//! Asking the credentials costs an `Extensions` map, a boxed future and a boxed call per
+//! request, so the layer reuses the last headers it got for a short interval (1 s by
+//! default) and then asks again, passing back the `EntityTag` so an unchanged answer costs
+//! no copy. Google's credentials refresh a token minutes before it expires, so headers a
+//! second old are as good as new; calls inside the interval go straight to the inner
+//! service with no allocation of the layer's own.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -11,6 +14,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures_util::TryFutureExt;
 use futures_util::future::{Either, ErrInto};
@@ -19,10 +23,14 @@ use google_cloud_auth::credentials::{
 };
 use google_cloud_auth::errors::CredentialsError;
 use http::{HeaderMap, HeaderValue};
+use tokio::time::Instant;
 use tower_layer::Layer;
 use tower_service::Service;
 
 type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// How long headers are reused before the credentials are asked again, unless set.
+pub(crate) const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Adds the headers of a [`Credentials`] to every request. See [`AuthService`].
 #[derive(Clone)]
@@ -31,13 +39,34 @@ pub struct AuthLayer {
 }
 
 impl AuthLayer {
-    /// A layer that authenticates requests with `credentials`.
+    /// A layer that authenticates requests with `credentials`, asking them again for headers
+    /// at most once a second (see [`AuthLayer::check_interval`]).
     pub fn new(credentials: Credentials) -> Self {
+        Self::with_interval(credentials, DEFAULT_CHECK_INTERVAL)
+    }
+
+    pub(crate) fn with_interval(credentials: Credentials, check_interval: Duration) -> Self {
         Self {
             state: Some(Arc::new(AuthState {
                 credentials,
+                check_interval,
                 last: RwLock::new(None),
             })),
+        }
+    }
+
+    /// How long the last headers are reused before the credentials are asked again.
+    /// `Duration::ZERO` asks on every request. A request that finds the headers older than
+    /// this waits for the credentials' answer; the others pass straight through.
+    ///
+    /// Google's credentials refresh a token minutes before it expires, so any interval
+    /// shorter than that sends only valid tokens. Shorten it only for a provider whose
+    /// headers change faster. No effect on [`AuthLayer::anonymous`]. Default: 1 s.
+    #[must_use]
+    pub fn check_interval(self, interval: Duration) -> Self {
+        match self.state {
+            Some(state) => Self::with_interval(state.credentials.clone(), interval),
+            None => self,
         }
     }
 
@@ -68,9 +97,11 @@ impl<S> Layer<S> for AuthLayer {
 /// A service that adds the headers of a [`Credentials`] (usually `authorization`) to each
 /// request before passing it to the inner service.
 ///
-/// The first request waits for the first token; later ones take the cached headers. If the
-/// credentials fail, the request is not sent and the error (a [`CredentialsFailed`] in the
-/// error chain) is reported as a credentials error by [`crate::OperationsClient`].
+/// The first request waits for the first headers; later ones reuse them until the check
+/// interval ([`AuthLayer::check_interval`]) passes, and the first request after that asks
+/// the credentials again. If the credentials fail, the request is not sent and the error
+/// (a [`CredentialsFailed`] in the error chain) is reported as a credentials error by
+/// [`crate::OperationsClient`]; failures are never cached.
 #[derive(Clone)]
 pub struct AuthService<S> {
     inner: S,
@@ -85,32 +116,71 @@ impl<S> fmt::Debug for AuthService<S> {
 
 struct AuthState {
     credentials: Credentials,
-    last: RwLock<Option<(EntityTag, Arc<HeaderMap>)>>,
+    check_interval: Duration,
+    last: RwLock<Option<Last>>,
+}
+
+/// The credentials' last answer and when they gave it.
+struct Last {
+    tag: EntityTag,
+    headers: HeaderMap,
+    checked: Instant,
 }
 
 impl AuthState {
-    async fn headers(&self) -> Result<Arc<HeaderMap>, CredentialsError> {
-        let cached = self.last.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let mut extensions = http::Extensions::new();
-        if let Some((tag, _)) = &cached {
-            extensions.insert(tag.clone());
+    /// Copies the last headers into `target` if they were checked within the interval.
+    fn add_fresh(&self, target: &mut HeaderMap) -> bool {
+        let last = self.last.read().unwrap_or_else(|e| e.into_inner());
+        match &*last {
+            Some(last) if last.checked.elapsed() < self.check_interval => {
+                copy_headers(&last.headers, target);
+                true
+            }
+            _ => false,
         }
-        match self.credentials.headers(extensions).await? {
-            CacheableResource::NotModified => match cached {
-                Some((_, headers)) => Ok(headers),
-                // Only possible if a provider answers NotModified to a request without a tag.
-                None => Err(CredentialsError::from_msg(
+    }
+
+    /// Asks the credentials (passing the last tag) and copies their headers into `target`.
+    async fn add_asked(&self, target: &mut HeaderMap) -> Result<(), CredentialsError> {
+        let tag = self
+            .last
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|last| last.tag.clone());
+        let mut extensions = http::Extensions::new();
+        if let Some(tag) = tag {
+            extensions.insert(tag);
+        }
+        let answer = self.credentials.headers(extensions).await?;
+        let mut last = self.last.write().unwrap_or_else(|e| e.into_inner());
+        match (answer, &mut *last) {
+            (CacheableResource::NotModified, Some(last)) => last.checked = Instant::now(),
+            // Only possible if a provider answers NotModified to a request without a tag.
+            (CacheableResource::NotModified, None) => {
+                return Err(CredentialsError::from_msg(
                     false,
                     "credentials returned no headers",
-                )),
-            },
-            CacheableResource::New { entity_tag, data } => {
-                let data = Arc::new(mark_sensitive(data));
-                *self.last.write().unwrap_or_else(|e| e.into_inner()) =
-                    Some((entity_tag, data.clone()));
-                Ok(data)
+                ));
+            }
+            (CacheableResource::New { entity_tag, data }, last) => {
+                *last = Some(Last {
+                    tag: entity_tag,
+                    headers: mark_sensitive(data),
+                    checked: Instant::now(),
+                });
             }
         }
+        if let Some(last) = &*last {
+            copy_headers(&last.headers, target);
+        }
+        Ok(())
+    }
+}
+
+fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
+    for (name, value) in from {
+        to.insert(name.clone(), value.clone());
     }
 }
 
@@ -143,16 +213,18 @@ where
         let Some(state) = &self.state else {
             return Either::Left(self.inner.call(request).err_into());
         };
+        if state.add_fresh(request.headers_mut()) {
+            return Either::Left(self.inner.call(request).err_into());
+        }
         // The service that was polled ready is the one that must be called.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let state = state.clone();
         Either::Right(Box::pin(async move {
-            let headers = state.headers().await.map_err(CredentialsFailed)?;
-            let target = request.headers_mut();
-            for (name, value) in headers.iter() {
-                target.insert(name.clone(), value.clone());
-            }
+            state
+                .add_asked(request.headers_mut())
+                .await
+                .map_err(CredentialsFailed)?;
             inner.call(request).await.map_err(Into::into)
         }))
     }

@@ -81,6 +81,9 @@ struct Config {
     timeout: Duration,
     retry: RetryPolicy,
     polling: PollingPolicy,
+    /// Headers a request ends up with (ours, the credentials', tonic's), so its map is
+    /// allocated once at the right size instead of growing on the way.
+    header_capacity: usize,
 }
 
 enum CredentialsChoice {
@@ -106,6 +109,7 @@ pub struct OperationsClientBuilder {
     polling: PollingPolicy,
     max_response_size: usize,
     connections: usize,
+    credentials_check_interval: Duration,
 }
 
 impl fmt::Debug for OperationsClientBuilder {
@@ -143,6 +147,7 @@ impl Default for OperationsClientBuilder {
             polling: PollingPolicy::default(),
             max_response_size: 4 * 1024 * 1024,
             connections: 1,
+            credentials_check_interval: crate::auth::DEFAULT_CHECK_INTERVAL,
         }
     }
 }
@@ -167,6 +172,17 @@ impl OperationsClientBuilder {
     /// Default: Application Default Credentials.
     pub fn access_token(mut self, token: impl Into<String>) -> Self {
         self.credentials = CredentialsChoice::Token(token.into());
+        self
+    }
+
+    /// How long the credentials' last headers are reused before the credentials are asked
+    /// again; `Duration::ZERO` asks on every call. Inside the interval a call costs no
+    /// credentials lookup at all. Google's credentials refresh tokens minutes before they
+    /// expire, so the default sends only valid tokens; shorten it only for a custom
+    /// provider whose headers change faster (see [`AuthLayer::check_interval`]).
+    /// Default: 1 s.
+    pub fn credentials_check_interval(mut self, interval: Duration) -> Self {
+        self.credentials_check_interval = interval;
         self
     }
 
@@ -290,19 +306,27 @@ impl OperationsClientBuilder {
             })?),
             None => None,
         };
-        let auth = match self.credentials {
+        let credentials = match self.credentials {
             // No credentials: skip the auth layer's work entirely.
-            CredentialsChoice::Anonymous => AuthLayer::anonymous(),
-            CredentialsChoice::Token(token) => {
-                AuthLayer::new(Credentials::from(StaticToken::new(token)?))
-            }
-            CredentialsChoice::Given(credentials) => AuthLayer::new(credentials),
-            CredentialsChoice::Default => AuthLayer::new(
+            CredentialsChoice::Anonymous => None,
+            CredentialsChoice::Token(token) => Some(Credentials::from(StaticToken::new(token)?)),
+            CredentialsChoice::Given(credentials) => Some(credentials),
+            CredentialsChoice::Default => Some(
                 google_cloud_auth::credentials::Builder::default()
                     .with_scopes([CLOUD_PLATFORM_SCOPE])
                     .build()
                     .map_err(Error::credentials)?,
             ),
+        };
+        // grpc-timeout, x-goog-request-params, x-goog-api-client, and tonic's te,
+        // content-type and user-agent; then x-goog-user-project and the credentials'.
+        let header_capacity =
+            6 + usize::from(quota_project.is_some()) + usize::from(credentials.is_some());
+        let auth = match credentials {
+            Some(credentials) => {
+                AuthLayer::with_interval(credentials, self.credentials_check_interval)
+            }
+            None => AuthLayer::anonymous(),
         };
         let stub =
             RawClient::new(auth.layer(service)).max_decoding_message_size(self.max_response_size);
@@ -314,6 +338,7 @@ impl OperationsClientBuilder {
                 timeout: self.timeout,
                 retry: self.retry,
                 polling: self.polling,
+                header_capacity,
             }),
         })
     }
@@ -720,7 +745,14 @@ where
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        let remaining = deadline.saturating_duration_since(Instant::now());
+        // The first attempt sends the client's timeout itself (the deadline is `start` plus
+        // it, and only this function's bookkeeping has run since), so the header's value
+        // repeats from call to call and HPACK sends it as one byte.
+        let remaining = if attempt == 1 {
+            config.timeout
+        } else {
+            deadline.saturating_duration_since(Instant::now())
+        };
         if remaining.is_zero() {
             return fail(Error::deadline(config.timeout));
         }
@@ -730,7 +762,7 @@ where
             deadline,
             M::send(
                 &mut stub,
-                request(make(&name), remaining, &routing, &config),
+                request(make(&name), remaining, attempt == 1, &routing, &config),
             ),
         )
         .await;
@@ -862,14 +894,19 @@ impl<R> fmt::Debug for Call<R> {
 fn request<M>(
     message: M,
     remaining: Duration,
+    first: bool,
     routing: &AsciiMetadataValue,
     config: &Config,
 ) -> tonic::Request<M> {
-    let mut request = tonic::Request::new(message);
+    let mut request = tonic::Request::from_parts(
+        MetadataMap::with_capacity(config.header_capacity),
+        tonic::Extensions::new(),
+        message,
+    );
     let metadata = request.metadata_mut();
     metadata.insert(
         headers::GRPC_TIMEOUT.clone(),
-        headers::grpc_timeout(remaining),
+        headers::grpc_timeout(remaining, first),
     );
     add_headers(metadata, routing, config);
     request

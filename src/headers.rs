@@ -35,7 +35,12 @@ pub(crate) static API_CLIENT_HEADER: LazyLock<AsciiMetadataValue> =
 /// The `grpc-timeout` header for `timeout`: at most 8 digits in the finest unit that fits
 /// (the gRPC spec). Written by hand rather than with tonic's `Request::set_timeout`, which
 /// formats through `format!` and costs a measurable share of a call.
-pub(crate) fn grpc_timeout(timeout: Duration) -> AsciiMetadataValue {
+///
+/// A value that repeats (the first attempt of every call sends the client's timeout) is
+/// indexed by HPACK once and sent as one byte after that. One that does not (the time left
+/// for a retry) is marked `indexed: false` and sent as a literal: indexing it would add an
+/// entry to both peers' dynamic tables that is never used again and evicts those that are.
+pub(crate) fn grpc_timeout(timeout: Duration, indexed: bool) -> AsciiMetadataValue {
     const MAX: u128 = 99_999_999;
     let secs = u128::from(timeout.as_secs());
     let (mut value, unit) = [
@@ -61,8 +66,11 @@ pub(crate) fn grpc_timeout(timeout: Duration) -> AsciiMetadataValue {
         }
     }
     // Digits and a unit letter are always a valid header value.
-    AsciiMetadataValue::try_from(&buf[at..])
-        .unwrap_or_else(|_| AsciiMetadataValue::from_static("99999999H"))
+    let mut value = AsciiMetadataValue::try_from(&buf[at..])
+        .unwrap_or_else(|_| AsciiMetadataValue::from_static("99999999H"));
+    // h2's only way to ask for a literal that is never indexed is the sensitive flag.
+    value.set_sensitive(!indexed);
+    value
 }
 
 /// The header name `grpc-timeout`.
@@ -87,7 +95,7 @@ mod tests {
             (Duration::MAX, "99999999H"),
         ];
         for (d, want) in cases {
-            assert_eq!(grpc_timeout(d).to_str().unwrap(), want, "{d:?}");
+            assert_eq!(grpc_timeout(d, true).to_str().unwrap(), want, "{d:?}");
         }
     }
 }

@@ -380,8 +380,10 @@ async fn quickly_expiring_tokens_are_asked_for_again_and_calls_keep_succeeding()
             None
         }
     }
+    // Headers are reused for the check interval; this provider rotates every 40 ms.
     let client = support::builder(&emulator)
         .credentials(Credentials::from(Shared(provider.clone())))
+        .credentials_check_interval(Duration::from_millis(10))
         .build()
         .await
         .unwrap();
