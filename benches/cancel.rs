@@ -206,14 +206,26 @@ fn main() {
         return serve_polling(ops, after);
     }
     if let Some(kind) = arg("--profile") {
-        // For `valgrind --tool=callgrind`: only sequential calls of one client.
+        // For `valgrind --tool=callgrind` or `perf record`: `n` calls of one client, one at
+        // a time or `--in-flight K` at once.
         let url = arg("--endpoint").unwrap();
         let n: usize = arg("--n").unwrap().parse().unwrap();
+        let in_flight: usize = arg("--in-flight").map_or(1, |k| k.parse().unwrap());
         let kind = Kind::parse(&kind);
         return runtime().block_on(async {
             let client = Client::new(kind, &url, 1).await;
-            for _ in 0..n {
-                client.cancel().await;
+            let tasks: Vec<_> = (0..in_flight)
+                .map(|_| {
+                    let client = client.clone();
+                    tokio::spawn(async move {
+                        for _ in 0..n / in_flight {
+                            client.cancel().await;
+                        }
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await.unwrap();
             }
         });
     }
