@@ -15,7 +15,7 @@ use google_cloud_auth::credentials::Credentials;
 use tokio::time::Instant;
 use tonic::body::Body;
 use tonic::metadata::{AsciiMetadataValue, MetadataMap};
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::transport::Channel;
 use tower_layer::Layer;
 use tower_service::Service;
 use tracing::Instrument;
@@ -29,7 +29,7 @@ use crate::operation::{CancelOutcome, Polled};
 use crate::pb;
 use crate::pb::operations_client::OperationsClient as RawClient;
 use crate::retry::{PollingPolicy, RetryPolicy, later};
-use crate::transport::Transport;
+use crate::transport::{Connector, Transport};
 
 /// The default endpoint: the Gemini for Google Cloud API.
 pub const DEFAULT_ENDPOINT: &str = "https://cloudaicompanion.googleapis.com";
@@ -103,7 +103,7 @@ pub struct OperationsClientBuilder {
     timeout: Duration,
     connect_timeout: Duration,
     allow_insecure: bool,
-    ca_certificates: Vec<Certificate>,
+    ca_certificates: Vec<Vec<u8>>,
     channel: Option<Channel>,
     retry: RetryPolicy,
     polling: PollingPolicy,
@@ -229,7 +229,7 @@ impl OperationsClientBuilder {
     /// Trusts this CA (PEM) for `https://` endpoints in addition to the default roots, for
     /// private endpoints. Default: the roots chosen by the crate's features only.
     pub fn ca_certificate(mut self, pem: impl AsRef<[u8]>) -> Self {
-        self.ca_certificates.push(Certificate::from_pem(pem));
+        self.ca_certificates.push(pem.as_ref().to_vec());
         self
     }
 
@@ -274,16 +274,36 @@ impl OperationsClientBuilder {
     /// Fails on a malformed endpoint or header value, or on credentials that would be sent
     /// over plaintext to a host that is not loopback.
     pub async fn build(mut self) -> Result<OperationsClient, Error> {
-        let transport = match self.channel.take() {
-            Some(channel) => Transport::from(channel),
-            None => self.open_channels()?,
+        let (transport, origin) = match self.channel.take() {
+            Some(channel) => (Transport::from(channel), None),
+            None => {
+                let (transport, origin) = self.open_connections()?;
+                (transport, Some(origin))
+            }
         };
-        self.build_with_service(transport)
+        self.build_inner(transport, origin)
     }
 
     /// Builds a client over any tonic transport (a [`Channel`] with your own tower layers in
     /// front, for example). Endpoint, TLS and connection settings are ignored.
     pub fn build_with_service<T, B>(self, service: T) -> Result<OperationsClient<T>, Error>
+    where
+        T: Service<http::Request<Body>, Response = http::Response<B>> + Clone + Send + 'static,
+        T::Future: Send,
+        T::Error: Into<BoxError>,
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<BoxError> + Send,
+    {
+        self.build_inner(service, None)
+    }
+
+    /// `origin`: the scheme and authority requests carry, for a transport that does not add
+    /// them itself (a `Channel` does).
+    fn build_inner<T, B>(
+        self,
+        service: T,
+        origin: Option<http::Uri>,
+    ) -> Result<OperationsClient<T>, Error>
     where
         T: Service<http::Request<Body>, Response = http::Response<B>> + Clone + Send + 'static,
         T::Future: Send,
@@ -328,8 +348,11 @@ impl OperationsClientBuilder {
             }
             None => AuthLayer::anonymous(),
         };
-        let stub =
-            RawClient::new(auth.layer(service)).max_decoding_message_size(self.max_response_size);
+        let stub = match origin {
+            Some(origin) => RawClient::with_origin(auth.layer(service), origin),
+            None => RawClient::new(auth.layer(service)),
+        }
+        .max_decoding_message_size(self.max_response_size);
         Ok(OperationsClient {
             stub,
             config: Arc::new(Config {
@@ -343,47 +366,14 @@ impl OperationsClientBuilder {
         })
     }
 
-    fn open_channels(&self) -> Result<Transport, Error> {
-        let endpoint = self.make_endpoint(&self.endpoint)?;
-        let channels = (0..self.connections.max(1)).map(|_| endpoint.connect_lazy());
-        Ok(Transport::from_channels(channels))
-    }
-
-    fn make_endpoint(&self, url: &str) -> Result<Endpoint, Error> {
+    /// The connections this builder opens (lazily), and the origin requests carry.
+    fn open_connections(&self) -> Result<(Transport, http::Uri), Error> {
+        let url = self.endpoint.as_str();
         let bad = |why: &str| Error::config(format!("endpoint {url:?} {why}"));
         let uri: http::Uri = url.parse().map_err(|_| bad("is not a valid URL"))?;
         let host = uri.host().ok_or_else(|| bad("has no host"))?;
-        let user_agent = match &self.user_agent {
-            Some(ua) => format!("{ua} longrunning-grpc/{}", env!("CARGO_PKG_VERSION")),
-            None => concat!("longrunning-grpc/", env!("CARGO_PKG_VERSION")).to_owned(),
-        };
-        let mut endpoint = Endpoint::from(uri.clone())
-            .user_agent(user_agent)
-            .map_err(|_| {
-                Error::config("user_agent holds bytes not allowed in a header (CR, LF, controls)")
-            })?
-            .connect_timeout(self.connect_timeout)
-            // No HTTP/2 keepalive pings: gRPC leaves them off by default, and servers answer
-            // pings more frequent than they allow with GOAWAY (ENHANCE_YOUR_CALM).
-            .tcp_nodelay(true);
-        match uri.scheme_str() {
-            Some("https") => {
-                let mut tls = ClientTlsConfig::new();
-                #[cfg(feature = "webpki-roots")]
-                {
-                    tls = tls.with_webpki_roots();
-                }
-                #[cfg(feature = "native-roots")]
-                {
-                    tls = tls.with_native_roots();
-                }
-                for ca in &self.ca_certificates {
-                    tls = tls.ca_certificate(ca.clone());
-                }
-                endpoint = endpoint
-                    .tls_config(tls)
-                    .map_err(|e| Error::config(format!("TLS setup for {url:?}: {e}")))?;
-            }
+        let tls = match uri.scheme_str() {
+            Some("https") => Some(self.tls_config(url)?),
             Some("http") => {
                 let sends_credentials = !matches!(self.credentials, CredentialsChoice::Anonymous);
                 if sends_credentials && !self.allow_insecure && !is_loopback(host) {
@@ -393,10 +383,78 @@ impl OperationsClientBuilder {
                          allow_insecure(true)"
                     )));
                 }
+                None
             }
             _ => return Err(bad("must start with https:// or http://")),
+        };
+        let user_agent = match &self.user_agent {
+            Some(ua) => format!("{ua} longrunning-grpc/{}", env!("CARGO_PKG_VERSION")),
+            None => concat!("longrunning-grpc/", env!("CARGO_PKG_VERSION")).to_owned(),
+        };
+        let user_agent = http::HeaderValue::try_from(user_agent).map_err(|_| {
+            Error::config("user_agent holds bytes not allowed in a header (CR, LF, controls)")
+        })?;
+        let connector =
+            Connector::new(&uri, tls, self.connect_timeout, user_agent).map_err(|why| bad(&why))?;
+        // The origin is the scheme and authority alone; a path in the endpoint is ignored,
+        // as a tonic `Channel` ignores it.
+        let mut origin = http::uri::Parts::default();
+        origin.scheme = uri.scheme().cloned();
+        origin.authority = uri.authority().cloned();
+        origin.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+        let origin = http::Uri::from_parts(origin).map_err(|_| bad("is not a valid URL"))?;
+        Ok((Transport::direct(connector, self.connections), origin))
+    }
+
+    /// rustls with the roots the crate's features choose plus `ca_certificate`s, and ALPN
+    /// `h2`. The process's default crypto provider if one is installed, else aws-lc-rs.
+    fn tls_config(&self, url: &str) -> Result<Arc<tokio_rustls::rustls::ClientConfig>, Error> {
+        use tokio_rustls::rustls::crypto::{CryptoProvider, aws_lc_rs};
+        use tokio_rustls::rustls::pki_types::CertificateDer;
+        use tokio_rustls::rustls::pki_types::pem::PemObject;
+        use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+
+        let mut roots = RootCertStore::empty();
+        #[cfg(feature = "webpki-roots")]
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        #[cfg(feature = "native-roots")]
+        {
+            let native = rustls_native_certs::load_native_certs();
+            for error in &native.errors {
+                tracing::debug!(%error, "reading the system's root certificates");
+            }
+            roots.add_parsable_certificates(native.certs);
         }
-        Ok(endpoint)
+        for pem in &self.ca_certificates {
+            let mut found = false;
+            for cert in CertificateDer::pem_slice_iter(pem) {
+                let cert = cert
+                    .map_err(|e| Error::config(format!("ca_certificate is not valid PEM: {e}")))?;
+                roots.add(cert).map_err(|e| {
+                    Error::config(format!("ca_certificate cannot be used as a root: {e}"))
+                })?;
+                found = true;
+            }
+            if !found {
+                return Err(Error::config("ca_certificate holds no PEM certificate"));
+            }
+        }
+        if roots.is_empty() {
+            return Err(Error::config(format!(
+                "no trusted root certificates for {url}: enable the webpki-roots or \
+                 native-roots feature, or give ca_certificate"
+            )));
+        }
+        let provider = CryptoProvider::get_default()
+            .cloned()
+            .unwrap_or_else(|| Arc::new(aws_lc_rs::default_provider()));
+        let mut config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::config(format!("TLS setup for {url:?}: {e}")))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        Ok(Arc::new(config))
     }
 }
 
