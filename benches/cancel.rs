@@ -442,8 +442,8 @@ async fn sequential(client: &Client, n: usize) -> Sequential {
     }
 }
 
-/// `in_flight` tasks calling in a loop for `secs`; calls per second and errors.
-async fn concurrent(client: &Client, in_flight: usize, secs: f64) -> (f64, usize) {
+/// `in_flight` tasks calling in a loop for `secs`; calls per second, errors and calls.
+async fn concurrent(client: &Client, in_flight: usize, secs: f64) -> (f64, usize, usize) {
     let until = Instant::now() + Duration::from_secs_f64(secs);
     let start = Instant::now();
     let tasks: Vec<_> = (0..in_flight)
@@ -468,7 +468,8 @@ async fn concurrent(client: &Client, in_flight: usize, secs: f64) -> (f64, usize
         ok += o;
         err += e;
     }
-    ((ok + err) as f64 / start.elapsed().as_secs_f64(), err)
+    let calls = ok + err;
+    (calls as f64 / start.elapsed().as_secs_f64(), err, calls)
 }
 
 fn proc_status_kb(field: &str) -> u64 {
@@ -523,27 +524,52 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+/// CPU time (user + system) a process has used so far, in clock ticks: this process, or
+/// the child `pid`.
+fn cpu_ticks(pid: Option<u32>) -> u64 {
+    let path = pid.map_or("/proc/self/stat".to_owned(), |p| format!("/proc/{p}/stat"));
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
     let after_comm = stat.rsplit(')').next().unwrap_or("");
     let fields: Vec<&str> = after_comm.split_whitespace().collect();
     // Fields 14 and 15 of stat (utime, stime) are at 11 and 12 after the command name.
-    let ticks: f64 = fields
-        .get(11)
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        + fields
-            .get(12)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0);
-    let hz = Command::new("getconf")
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    field(11) + field(12)
+}
+
+/// CPU ticks of the client (this process) and the server while `f` runs.
+async fn with_cpu<T>(server: u32, f: impl std::future::Future<Output = T>) -> (T, Cpu) {
+    let (client0, server0) = (cpu_ticks(None), cpu_ticks(Some(server)));
+    let out = f.await;
+    let cpu = Cpu {
+        client: cpu_ticks(None) - client0,
+        server: cpu_ticks(Some(server)) - server0,
+    };
+    (out, cpu)
+}
+
+#[derive(Clone, Copy, Default)]
+struct Cpu {
+    client: u64,
+    server: u64,
+}
+
+fn clock_ticks_per_second() -> f64 {
+    Command::new("getconf")
         .arg("CLK_TCK")
         .output()
         .ok()
         .and_then(|o| String::from_utf8(o.stdout).ok())
         .and_then(|s| s.trim().parse::<f64>().ok())
-        .unwrap_or(100.0);
-    ticks / hz
+        .unwrap_or(100.0)
+}
+
+fn cpu_seconds() -> f64 {
+    cpu_ticks(None) as f64 / clock_ticks_per_second()
 }
 
 fn orchestrate(quick: bool) {
@@ -583,7 +609,11 @@ fn orchestrate(quick: bool) {
     // Sequential and 64-in-flight, rounds interleaved so drift hits every client alike.
     let kinds = Kind::ALL.len();
     let mut seq: Vec<Vec<Sequential>> = (0..kinds).map(|_| Vec::new()).collect();
-    let mut conc: Vec<Vec<(f64, usize)>> = (0..kinds).map(|_| Vec::new()).collect();
+    let mut conc: Vec<Vec<(f64, usize, usize)>> = (0..kinds).map(|_| Vec::new()).collect();
+    // CPU used by the client and by the server, and calls made, in each mode.
+    let mut seq_cpu = vec![(Cpu::default(), 0usize); kinds];
+    let mut conc_cpu = vec![(Cpu::default(), 0usize); kinds];
+    let server_pid = server.child.id();
     rt.block_on(async {
         let mut clients = Vec::new();
         for kind in Kind::ALL {
@@ -592,11 +622,20 @@ fn orchestrate(quick: bool) {
         for round in 0..rounds {
             for k in 0..kinds {
                 let i = (round + k) % kinds;
-                seq[i].push(sequential(&clients[i], seq_n / rounds).await);
+                let (round, cpu) =
+                    with_cpu(server_pid, sequential(&clients[i], seq_n / rounds)).await;
+                seq_cpu[i].0.client += cpu.client;
+                seq_cpu[i].0.server += cpu.server;
+                seq_cpu[i].1 += round.latencies.len();
+                seq[i].push(round);
             }
             for k in 0..kinds {
                 let i = (round + k) % kinds;
-                conc[i].push(concurrent(&clients[i], 64, secs).await);
+                let (round, cpu) = with_cpu(server_pid, concurrent(&clients[i], 64, secs)).await;
+                conc_cpu[i].0.client += cpu.client;
+                conc_cpu[i].0.server += cpu.server;
+                conc_cpu[i].1 += round.2;
+                conc[i].push(round);
             }
         }
     });
@@ -633,34 +672,54 @@ fn orchestrate(quick: bool) {
     println!(
         "\n{seq_n} sequential cancels per client in {rounds} interleaved rounds (calls/s: median round; latency: all calls)"
     );
+    // CPU per call, in microseconds: the client's (this process) and the server's.
+    let hz = clock_ticks_per_second();
+    let per_call = |(cpu, calls): (Cpu, usize)| {
+        let us = |ticks: u64| ticks as f64 / hz * 1e6 / calls.max(1) as f64;
+        (us(cpu.client), us(cpu.server))
+    };
+    let seq_cpu: Vec<(f64, f64)> = seq_cpu.into_iter().map(per_call).collect();
+    let conc_cpu: Vec<(f64, f64)> = conc_cpu.into_iter().map(per_call).collect();
     println!(
-        "  {:<34} {:>10} {:>9} {:>9} {:>7} {:>8} {:>8}",
-        "client", "calls/s", "p50 µs", "p99 µs", "errors", "ratio", "p50 +%"
+        "  {:<34} {:>10} {:>9} {:>9} {:>7} {:>8} {:>8} {:>13} {:>13}",
+        "client",
+        "calls/s",
+        "p50 µs",
+        "p99 µs",
+        "errors",
+        "ratio",
+        "p50 +%",
+        "client CPU/call",
+        "server CPU/call"
     );
     for (i, kind) in Kind::ALL.iter().enumerate() {
         println!(
-            "  {:<34} {:>10.0} {:>9.1} {:>9.1} {:>7} {:>8.3} {:>+8.1}",
+            "  {:<34} {:>10.0} {:>9.1} {:>9.1} {:>7} {:>8.3} {:>+8.1} {:>12.2}µs {:>12.2}µs",
             kind.label(),
             seq_rate[i],
             p50[i],
             p99[i],
             seq_err[i],
             seq_rate[i] / seq_rate[0],
-            (p50[i] / p50[0] - 1.0) * 100.0
+            (p50[i] / p50[0] - 1.0) * 100.0,
+            seq_cpu[i].0,
+            seq_cpu[i].1
         );
     }
     println!("\n64 calls in flight, {rounds} interleaved rounds of {secs} s (median round)");
     println!(
-        "  {:<34} {:>10} {:>7} {:>8}",
-        "client", "calls/s", "errors", "ratio"
+        "  {:<34} {:>10} {:>7} {:>8} {:>13} {:>13}",
+        "client", "calls/s", "errors", "ratio", "client CPU/call", "server CPU/call"
     );
     for (i, kind) in Kind::ALL.iter().enumerate() {
         println!(
-            "  {:<34} {:>10.0} {:>7} {:>8.3}",
+            "  {:<34} {:>10.0} {:>7} {:>8.3} {:>12.2}µs {:>12.2}µs",
             kind.label(),
             conc_rate[i],
             conc_err[i],
-            conc_rate[i] / conc_rate[0]
+            conc_rate[i] / conc_rate[0],
+            conc_cpu[i].0,
+            conc_cpu[i].1
         );
     }
 
