@@ -9,8 +9,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_core::Stream;
-use futures_util::FutureExt;
-use futures_util::future::Either;
 use google_cloud_auth::credentials::Credentials;
 use tokio::time::Instant;
 use tonic::body::Body;
@@ -41,13 +39,13 @@ type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// A client for `google.longrunning.Operations`.
 ///
-/// Cheap to clone (an `Arc` and a channel handle): clone it rather than wrapping it in an
-/// `Arc`. Every call checks the name first, then sends the credentials' headers,
+/// Cheap to clone (two `Arc`s): clone it rather than wrapping it in an `Arc`. Every call checks the name first, then sends the credentials' headers,
 /// `x-goog-request-params`, `x-goog-api-client` and (if set) `x-goog-user-project`, with the
 /// call's deadline as `grpc-timeout`. `UNAVAILABLE` is retried under the [`RetryPolicy`].
 ///
-/// The transport `T` is a [`Transport`] (one tonic [`Channel`] or a pool of them) unless built
-/// with [`OperationsClientBuilder::build_with_service`].
+/// The transport `T` is a [`Transport`] (the HTTP/2 connections the builder opens, or the
+/// tonic [`Channel`] you gave it) unless built with
+/// [`OperationsClientBuilder::build_with_service`].
 pub struct OperationsClient<T = Transport> {
     stub: RawClient<AuthService<T>>,
     config: Arc<Config>,
@@ -198,10 +196,10 @@ impl OperationsClientBuilder {
         self
     }
 
-    /// A product token sent at the start of `user-agent` (tonic appends its own), e.g.
-    /// `my-service/1.2`. Applies to the connections the builder opens, not to
+    /// A product token sent at the start of `user-agent`, before `longrunning-grpc/<version>`,
+    /// e.g. `my-service/1.2`. Applies to the connections the builder opens, not to
     /// [`OperationsClientBuilder::channel`] or [`OperationsClientBuilder::build_with_service`].
-    /// Default: `longrunning-grpc/<version>`.
+    /// Default: none (`user-agent: longrunning-grpc/<version>`).
     pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
         self.user_agent = Some(user_agent.into());
         self
@@ -213,7 +211,8 @@ impl OperationsClientBuilder {
         self
     }
 
-    /// How long establishing a connection may take. Default: 10 s.
+    /// How long opening a connection may take: TCP, TLS and the HTTP/2 handshake. A call
+    /// that must wait for a connection also stays within its own deadline. Default: 10 s.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -226,15 +225,18 @@ impl OperationsClientBuilder {
         self
     }
 
-    /// Trusts this CA (PEM) for `https://` endpoints in addition to the default roots, for
-    /// private endpoints. Default: the roots chosen by the crate's features only.
+    /// Trusts this CA (PEM, one or more certificates) for `https://` endpoints in addition to
+    /// the roots the crate's features choose, for private endpoints; checked by
+    /// [`OperationsClientBuilder::build`]. Default: the features' roots only.
     pub fn ca_certificate(mut self, pem: impl AsRef<[u8]>) -> Self {
         self.ca_certificates.push(pem.as_ref().to_vec());
         self
     }
 
-    /// Uses an existing channel (shared with your other tonic clients) instead of opening
-    /// one; the endpoint, TLS and connection settings are then ignored. Default: none.
+    /// Uses an existing tonic channel (shared with your other tonic clients) instead of
+    /// opening connections; the endpoint, TLS and connection settings are then ignored.
+    /// Default: none (the builder opens its own connections, which skip a `Channel`'s
+    /// buffer task and are cheaper per call; see [`Transport`]).
     pub fn channel(mut self, channel: Channel) -> Self {
         self.channel = Some(channel);
         self
@@ -261,18 +263,21 @@ impl OperationsClientBuilder {
 
     /// How many HTTP/2 connections calls are spread over, round-robin. Google front ends
     /// allow about 100 concurrent streams per connection, so a backend with more calls in
-    /// flight than that wants several. Ignored with [`OperationsClientBuilder::channel`].
-    /// Default: 1.
+    /// flight than that wants several. Each connection takes up to 1,024 calls at a time;
+    /// more wait for room before their request is encoded. Ignored with
+    /// [`OperationsClientBuilder::channel`]. Default: 1.
     pub fn connections(mut self, connections: usize) -> Self {
         self.connections = connections;
         self
     }
 
-    /// Builds the client. Connections are opened lazily, on the first call; only
-    /// Application Default Credentials may do I/O here (they start fetching a token).
+    /// Builds the client. Connections are opened lazily, on the first call; here only
+    /// Application Default Credentials may do I/O (they start fetching a token), and the
+    /// `native-roots` feature reads the system's root certificates.
     ///
-    /// Fails on a malformed endpoint or header value, or on credentials that would be sent
-    /// over plaintext to a host that is not loopback.
+    /// Fails on a malformed endpoint or header value, on credentials that would be sent over
+    /// plaintext to a host that is not loopback, on a `ca_certificate` that is not PEM, or on
+    /// an `https://` endpoint with no trusted root at all (no roots feature, no CA given).
     pub async fn build(mut self) -> Result<OperationsClient, Error> {
         let (transport, origin) = match self.channel.take() {
             Some(channel) => (Transport::from(channel), None),
@@ -528,12 +533,11 @@ where
     /// # Ok(()) }
     /// ```
     pub fn cancel_operation(&self, name: impl AsRef<str>) -> Call<()> {
-        let call = self.call("CancelOperation", name.as_ref(), |name| {
+        self.call("CancelOperation", name.as_ref(), |name| {
             pb::CancelOperationRequest {
                 name: name.to_owned(),
             }
-        });
-        Call::new(call.map(|r| r.map(drop)))
+        })
     }
 
     /// Fetches an operation (`GetOperation`).
@@ -553,11 +557,11 @@ where
     /// # Ok(()) }
     /// ```
     pub fn get_operation(&self, name: impl AsRef<str>) -> Call<pb::Operation> {
-        Call::new(self.call("GetOperation", name.as_ref(), |name| {
+        self.call("GetOperation", name.as_ref(), |name| {
             pb::GetOperationRequest {
                 name: name.to_owned(),
             }
-        }))
+        })
     }
 
     /// Deletes an operation (`DeleteOperation`): the server forgets it.
@@ -570,12 +574,11 @@ where
     /// # Ok(()) }
     /// ```
     pub fn delete_operation(&self, name: impl AsRef<str>) -> Call<()> {
-        let call = self.call("DeleteOperation", name.as_ref(), |name| {
+        self.call("DeleteOperation", name.as_ref(), |name| {
             pb::DeleteOperationRequest {
                 name: name.to_owned(),
             }
-        });
-        Call::new(call.map(|r| r.map(drop)))
+        })
     }
 
     /// Waits on the server until the operation is done or `timeout` passes (`WaitOperation`),
@@ -594,18 +597,16 @@ where
     /// ```
     pub fn wait_operation(&self, name: impl AsRef<str>, timeout: Duration) -> Call<pb::Operation> {
         let wait = prost_types::Duration::try_from(timeout).ok();
-        Call::new(
-            self.with_config(|c| {
-                c.retry = RetryPolicy::never();
-                c.timeout = c.timeout.saturating_add(timeout);
-            })
-            .call("WaitOperation", name.as_ref(), move |name| {
-                pb::WaitOperationRequest {
-                    name: name.to_owned(),
-                    timeout: wait,
-                }
-            }),
-        )
+        self.with_config(|c| {
+            c.retry = RetryPolicy::never();
+            c.timeout = c.timeout.saturating_add(timeout);
+        })
+        .call("WaitOperation", name.as_ref(), move |name| {
+            pb::WaitOperationRequest {
+                name: name.to_owned(),
+                timeout: wait,
+            }
+        })
     }
 
     /// Lists the operations under `parent` (`ListOperations`), e.g.
@@ -739,21 +740,14 @@ where
 
     /// One unary call: check the name, then attempt under the deadline and retry policy.
     /// The future owns what it needs, so it is `'static` and `Send` whatever `T`'s `Sync`.
-    fn call<M, Make>(
-        &self,
-        method: &'static str,
-        name: &str,
-        make: Make,
-    ) -> impl Future<Output = Result<M::Reply, Error>> + Send + 'static + use<T, B, M, Make>
+    fn call<M, Make>(&self, method: &'static str, name: &str, make: Make) -> Call<M::Reply>
     where
         M: Rpc,
         Make: Fn(&str) -> M + Send + 'static,
     {
-        // Checked now, before anything can be sent; no async block around the attempts, so
-        // the future stores the stub, name and config once (an outer `async` would hold them
-        // twice: once captured, once inside the awaited future).
+        // Checked now, before anything can be sent.
         if let Err(e) = validate_name(name) {
-            return Either::Left(futures_util::future::ready(Err(e.with_method(method))));
+            return Call::new(futures_util::future::ready(Err(e.with_method(method))));
         }
         let span = tracing::debug_span!(
             "longrunning",
@@ -762,15 +756,17 @@ where
             attempt = tracing::field::Empty,
             code = tracing::field::Empty
         );
-        Either::Right(
+        // Boxed as it is made, with the span around the box: each wrapper around the
+        // unboxed future (span, mapping, `Either`) would move all of its 2 KB once more.
+        Call::traced(
             attempts(
                 self.stub.clone(),
                 self.config.clone(),
                 method,
                 name.to_owned(),
                 make,
-            )
-            .instrument(span),
+            ),
+            span,
         )
     }
 }
@@ -923,13 +919,24 @@ rpc!(pb::ListOperationsRequest => pb::ListOperationsResponse, list_operations);
 /// and nameable, so it can be stored in a struct.
 #[must_use = "futures do nothing unless awaited"]
 pub struct Call<R> {
-    inner: Pin<Box<dyn Future<Output = Result<R, Error>> + Send + 'static>>,
+    inner: tracing::instrument::Instrumented<BoxedCall<R>>,
 }
+
+type BoxedCall<R> = Pin<Box<dyn Future<Output = Result<R, Error>> + Send + 'static>>;
 
 impl<R> Call<R> {
     fn new(future: impl Future<Output = Result<R, Error>> + Send + 'static) -> Self {
+        Self::traced(future, tracing::Span::none())
+    }
+
+    /// `future`, polled inside `span`.
+    fn traced(
+        future: impl Future<Output = Result<R, Error>> + Send + 'static,
+        span: tracing::Span,
+    ) -> Self {
+        let boxed: BoxedCall<R> = Box::pin(future);
         Self {
-            inner: Box::pin(future),
+            inner: boxed.instrument(span),
         }
     }
 }
@@ -938,7 +945,7 @@ impl<R> Future for Call<R> {
     type Output = Result<R, Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.inner.as_mut().poll(cx)
+        Pin::new(&mut self.inner).poll(cx)
     }
 }
 
