@@ -79,17 +79,26 @@ enum Kind {
     Raw,
     /// The raw stub sending what Google front ends expect: the wrapper's inherent cost.
     RawHeaders,
+    /// The same, with a bearer token: what sending a token costs either peer.
+    RawHeadersToken,
     Anonymous,
     Token,
 }
 
 impl Kind {
-    const ALL: [Kind; 4] = [Kind::Raw, Kind::RawHeaders, Kind::Anonymous, Kind::Token];
+    const ALL: [Kind; 5] = [
+        Kind::Raw,
+        Kind::RawHeaders,
+        Kind::RawHeadersToken,
+        Kind::Anonymous,
+        Kind::Token,
+    ];
 
     fn label(self) -> &'static str {
         match self {
             Kind::Raw => "raw tonic stub",
             Kind::RawHeaders => "raw stub + Google headers, deadline",
+            Kind::RawHeadersToken => "raw stub + headers, deadline, token",
             Kind::Anonymous => "OperationsClient (anonymous)",
             Kind::Token => "OperationsClient (token provider)",
         }
@@ -99,6 +108,7 @@ impl Kind {
         match self {
             Kind::Raw => "raw",
             Kind::RawHeaders => "raw-headers",
+            Kind::RawHeadersToken => "raw-headers-token",
             Kind::Anonymous => "anonymous",
             Kind::Token => "token",
         }
@@ -108,6 +118,7 @@ impl Kind {
         match s {
             "raw" => Kind::Raw,
             "raw-headers" => Kind::RawHeaders,
+            "raw-headers-token" => Kind::RawHeadersToken,
             "anonymous" => Kind::Anonymous,
             _ => Kind::Token,
         }
@@ -117,19 +128,24 @@ impl Kind {
 /// Either client, behind one call.
 #[derive(Clone)]
 enum Client {
-    Raw(RawClient<Channel>, bool),
+    /// The raw stub; with Google's headers and deadline; and with a token too.
+    Raw(RawClient<Channel>, bool, bool),
     Wrapped(OperationsClient),
 }
 
 impl Client {
     async fn new(kind: Kind, url: &str, connections: usize) -> Client {
         match kind {
-            Kind::Raw | Kind::RawHeaders => {
+            Kind::Raw | Kind::RawHeaders | Kind::RawHeadersToken => {
                 let channel = Endpoint::from_shared(url.to_owned())
                     .unwrap()
                     .tcp_nodelay(true)
                     .connect_lazy();
-                Client::Raw(RawClient::new(channel), kind == Kind::RawHeaders)
+                Client::Raw(
+                    RawClient::new(channel),
+                    kind != Kind::Raw,
+                    kind == Kind::RawHeadersToken,
+                )
             }
             Kind::Anonymous | Kind::Token => {
                 let builder = OperationsClient::builder()
@@ -166,8 +182,15 @@ impl Client {
 
     async fn cancel(&self) -> bool {
         match self {
-            Client::Raw(raw, headers) => {
+            Client::Raw(raw, headers, token) => {
                 let mut request = Request::new(pb::CancelOperationRequest { name: NAME.into() });
+                if *token {
+                    let mut bearer = tonic::metadata::MetadataValue::from_static(
+                        "Bearer bench-token-not-a-secret",
+                    );
+                    bearer.set_sensitive(true);
+                    request.metadata_mut().insert("authorization", bearer);
+                }
                 if *headers {
                     let routing = longrunning_grpc::routing_header("name", NAME);
                     let md = request.metadata_mut();

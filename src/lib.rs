@@ -50,6 +50,12 @@
 //! - [`OperationsClientBuilder::access_token`] sends a static bearer token ([`StaticToken`]).
 //! - [`OperationsClientBuilder::anonymous`] sends no credentials (the emulator, local servers).
 //!
+//! The credentials' headers are reused for a second and then asked for again (passing back
+//! the entity tag, so an unchanged token costs no copy); calls inside that second add them
+//! with no lookup at all. Google's credentials refresh a token minutes before it expires, so
+//! this sends only valid tokens; [`OperationsClientBuilder::credentials_check_interval`]
+//! changes the interval (zero asks on every call).
+//!
 //! Credentials other than anonymous are never sent over plaintext `http://` to a host that is
 //! not loopback unless [`OperationsClientBuilder::allow_insecure`] says so. Tokens never appear
 //! in `Debug`, errors or logs; header values holding them are marked sensitive.
@@ -74,12 +80,15 @@
 //!
 //! # Connections
 //!
-//! The client shares a tonic channel with your other clients
-//! ([`OperationsClientBuilder::channel`]) or runs over any tonic transport with your own tower
-//! layers in front ([`OperationsClientBuilder::build_with_service`]). Google front ends allow
-//! about 100 concurrent streams per HTTP/2 connection; [`OperationsClientBuilder::connections`]
-//! spreads calls over several. TLS uses rustls with the roots chosen by the crate's features,
-//! plus any CA given to [`OperationsClientBuilder::ca_certificate`].
+//! By default the client opens its own HTTP/2 connections (hyper, with rustls for
+//! `https://`), lazily, and reconnects when one closes; each call goes straight to the
+//! connection, without the buffer task a tonic `Channel` adds. It can instead share a tonic
+//! channel with your other clients ([`OperationsClientBuilder::channel`]) or run over any
+//! tonic transport with your own tower layers in front
+//! ([`OperationsClientBuilder::build_with_service`]). Google front ends allow about 100
+//! concurrent streams per HTTP/2 connection; [`OperationsClientBuilder::connections`] spreads
+//! calls over several. TLS trusts the roots chosen by the crate's features, plus any CA given
+//! to [`OperationsClientBuilder::ca_certificate`].
 //!
 //! # The emulator in your own tests
 //!
