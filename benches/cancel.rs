@@ -1,10 +1,15 @@
-//! Cancel throughput, latency and memory: the raw generated tonic client beside
-//! `OperationsClient` (anonymous and static-token credentials), against one local server in a
-//! separate process; then a pool of connections under a 100-stream cap, and the cost of
-//! polling 1,000 operations.
+//! Cancel throughput, latency and memory: the raw generated tonic client over a tonic
+//! `Channel` beside `OperationsClient` (anonymous and static-token credentials), against one
+//! local server in a separate process; then a pool of connections under a 100-stream cap, and
+//! the cost of polling 1,000 operations.
+//!
+//! Two more baselines separate the protocol's cost from the wrapper's: the raw stub sending
+//! the headers Google front ends expect and a `grpc-timeout` deadline, and the same with a
+//! bearer token. Beside each rate, the client's and the server's CPU per call (from
+//! `/proc/<pid>/stat`), since with both on one machine a rate depends on either side.
 //!
 //! ```sh
-//! cargo bench --features emulator --bench cancel            # full run (about 2 minutes)
+//! cargo bench --features emulator --bench cancel            # full run (about 3 minutes)
 //! cargo bench --features emulator --bench cancel -- --quick # smaller counts, a smoke run
 //! ```
 
