@@ -14,7 +14,7 @@ use google_cloud_auth::errors::CredentialsError;
 use http::{HeaderMap, HeaderValue};
 use longrunning_grpc::emulator::{Emulator, ScriptedOperation};
 use longrunning_grpc::{OperationsClient, RetryPolicy};
-use support::op;
+use support::{SharedProvider, op};
 
 /// Answers with its current token (a new tag whenever it changes), counting each question;
 /// fails while `failures` is above zero.
@@ -43,25 +43,20 @@ impl Provider {
     }
 }
 
-/// `Credentials::from` takes the provider by value; this shares it with the test.
-#[derive(Debug)]
-struct Shared(Arc<Provider>);
-
-impl CredentialsProvider for Shared {
+impl CredentialsProvider for Provider {
     async fn headers(
         &self,
         extensions: http::Extensions,
     ) -> Result<CacheableResource<HeaderMap>, CredentialsError> {
-        let provider = &self.0;
-        provider.asked.fetch_add(1, Ordering::SeqCst);
-        if provider
+        self.asked.fetch_add(1, Ordering::SeqCst);
+        if self
             .failures
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
         {
             return Err(CredentialsError::from_msg(true, "token endpoint down"));
         }
-        let (token, tag) = provider.token.lock().unwrap().clone();
+        let (token, tag) = self.token.lock().unwrap().clone();
         if extensions.get::<EntityTag>() == Some(&tag) {
             return Ok(CacheableResource::NotModified);
         }
@@ -85,7 +80,7 @@ async fn setup(provider: &Arc<Provider>) -> (Emulator, OperationsClient) {
     let emulator = Emulator::start().await.unwrap();
     emulator.insert(ScriptedOperation::new(op("op-1")));
     let client = support::builder(&emulator)
-        .credentials(Credentials::from(Shared(provider.clone())))
+        .credentials(Credentials::from(SharedProvider(provider.clone())))
         .retry_policy(RetryPolicy::never())
         .build()
         .await
@@ -156,7 +151,7 @@ async fn a_zero_check_interval_asks_the_credentials_on_every_call() {
     let emulator = Emulator::start().await.unwrap();
     emulator.insert(ScriptedOperation::new(op("op-1")));
     let client = support::builder(&emulator)
-        .credentials(Credentials::from(Shared(provider.clone())))
+        .credentials(Credentials::from(SharedProvider(provider.clone())))
         .credentials_check_interval(Duration::ZERO)
         .build()
         .await

@@ -367,22 +367,9 @@ async fn quickly_expiring_tokens_are_asked_for_again_and_calls_keep_succeeding()
         state: std::sync::Mutex::new((1, Instant::now(), EntityTag::new())),
         asked: AtomicUsize::new(0),
     });
-    #[derive(Debug)]
-    struct Shared(Arc<ExpiringTokens>);
-    impl CredentialsProvider for Shared {
-        async fn headers(
-            &self,
-            e: http::Extensions,
-        ) -> Result<CacheableResource<HeaderMap>, CredentialsError> {
-            self.0.headers(e).await
-        }
-        async fn universe_domain(&self) -> Option<String> {
-            None
-        }
-    }
     // Headers are reused for the check interval; this provider rotates every 40 ms.
     let client = support::builder(&emulator)
-        .credentials(Credentials::from(Shared(provider.clone())))
+        .credentials(Credentials::from(support::SharedProvider(provider.clone())))
         .credentials_check_interval(Duration::from_millis(10))
         .build()
         .await

@@ -79,3 +79,27 @@ impl Write for Captured {
 pub fn peers(emulator: &Emulator) -> std::collections::HashSet<std::net::SocketAddr> {
     emulator.journal().iter().map(|c| c.peer.unwrap()).collect()
 }
+
+/// Lends a credentials provider to a client while the test keeps it to look at
+/// (`Credentials::from` takes the provider by value).
+#[derive(Debug)]
+pub struct SharedProvider<P>(pub Arc<P>);
+
+impl<P> google_cloud_auth::credentials::CredentialsProvider for SharedProvider<P>
+where
+    P: google_cloud_auth::credentials::CredentialsProvider + std::fmt::Debug + Send + Sync,
+{
+    async fn headers(
+        &self,
+        extensions: http::Extensions,
+    ) -> Result<
+        google_cloud_auth::credentials::CacheableResource<http::HeaderMap>,
+        google_cloud_auth::errors::CredentialsError,
+    > {
+        self.0.headers(extensions).await
+    }
+
+    async fn universe_domain(&self) -> Option<String> {
+        self.0.universe_domain().await
+    }
+}
