@@ -263,8 +263,8 @@ impl OperationsClientBuilder {
 
     /// How many HTTP/2 connections calls are spread over, round-robin. Google front ends
     /// allow about 100 concurrent streams per connection, so a backend with more calls in
-    /// flight than that wants several. Each connection takes up to 1,024 calls at a time;
-    /// more wait for room before their request is encoded. Ignored with
+    /// flight than that wants several. The pool takes up to 1,024 calls at a time per
+    /// connection; more wait for room before their request is encoded. Ignored with
     /// [`OperationsClientBuilder::channel`]. Default: 1.
     pub fn connections(mut self, connections: usize) -> Self {
         self.connections = connections;

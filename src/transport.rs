@@ -207,11 +207,12 @@ impl Service<http::Request<Body>> for Transport {
 // ---------------------------------------------------------------------------------------
 // Connections this crate opens.
 
-/// Requests each connection has in hyper's hands at most (sent or queued for a stream);
-/// further calls wait in `poll_ready`, before their request is even encoded. Like the buffer
-/// of a tonic `Channel` (also 1,024), it keeps a burst of calls from holding every encoded
-/// request at once. Well above the ~100 streams a front end serves per connection, so it
-/// never limits throughput.
+/// Requests in hyper's hands (sent, or queued for a stream) per connection of the pool: one
+/// semaphore for the pool holds this many permits for each connection, and calls over it
+/// wait in `poll_ready`, before their request is even encoded. Like the buffer of a tonic
+/// `Channel` (also 1,024), it keeps a burst of calls from holding every encoded request at
+/// once. Well above the ~100 streams a front end serves per connection, so it never limits
+/// throughput.
 const MAX_PENDING: usize = 1024;
 
 struct Pool {

@@ -1,5 +1,6 @@
 //! The connections the builder opens: a burst on a new client shares one connection attempt
-//! per pool slot, and a handshake that stalls is cut by the connect timeout.
+//! per pool slot, a burst past 1,024 calls per connection waits for room, and a handshake
+//! that stalls is cut by the connect timeout.
 
 mod support;
 
@@ -72,4 +73,37 @@ async fn a_tls_handshake_that_stalls_is_cut_by_the_connect_timeout() {
         "took {took:?}"
     );
     held.abort();
+}
+
+#[tokio::test]
+async fn a_burst_beyond_1024_calls_per_connection_waits_for_room() {
+    // The server would take all 1,500 at once; only the client's bound holds some back.
+    let emulator = Emulator::builder()
+        .max_concurrent_streams(4096)
+        .start()
+        .await
+        .unwrap();
+    emulator.insert(ScriptedOperation::new(op("op-1")));
+    let hold = Duration::from_millis(400);
+    emulator.set_latency(hold);
+    let client = support::builder(&emulator)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .await
+        .unwrap();
+
+    let calls: Vec<_> = (0..1500)
+        .map(|_| tokio::spawn(client.get_operation(op("op-1"))))
+        .collect();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+
+    // The journal records a call when it is answered, `hold` after it arrived: the first
+    // wave is answered together, the calls that waited for room about `hold` later.
+    let answered: Vec<_> = emulator.journal().iter().map(|c| c.at).collect();
+    let first = *answered.iter().min().unwrap();
+    let first_wave = answered.iter().filter(|at| **at < first + hold / 2).count();
+    assert_eq!(answered.len(), 1500);
+    assert_eq!(first_wave, 1024, "calls in the server's hands at once");
 }
