@@ -696,6 +696,17 @@ fn orchestrate(quick: bool) {
         .map(|r| median(r.iter().map(|c| c.0).collect()))
         .collect();
     let conc_err: Vec<usize> = conc.iter().map(|r| r.iter().map(|c| c.1).sum()).collect();
+    // Each round's rate against the raw client's in the same round: the machine's drift
+    // between rounds cancels out. Median and range over the rounds.
+    let paired: Vec<(f64, f64, f64)> = conc
+        .iter()
+        .map(|r| {
+            let ratios: Vec<f64> = r.iter().zip(&conc[0]).map(|(c, raw)| c.0 / raw.0).collect();
+            let low = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+            let high = ratios.iter().copied().fold(0.0, f64::max);
+            (median(ratios), low, high)
+        })
+        .collect();
 
     println!(
         "\n{seq_n} sequential cancels per client in {rounds} interleaved rounds (calls/s: median round; latency: all calls)"
@@ -736,16 +747,26 @@ fn orchestrate(quick: bool) {
     }
     println!("\n64 calls in flight, {rounds} interleaved rounds of {secs} s (median round)");
     println!(
-        "  {:<34} {:>10} {:>7} {:>8} {:>13} {:>13}",
-        "client", "calls/s", "errors", "ratio", "client CPU/call", "server CPU/call"
+        "  {:<34} {:>10} {:>7} {:>8} {:>20} {:>13} {:>13}",
+        "client",
+        "calls/s",
+        "errors",
+        "ratio",
+        "per round (range)",
+        "client CPU/call",
+        "server CPU/call"
     );
     for (i, kind) in Kind::ALL.iter().enumerate() {
+        let (mid, low, high) = paired[i];
         println!(
-            "  {:<34} {:>10.0} {:>7} {:>8.3} {:>12.2}µs {:>12.2}µs",
+            "  {:<34} {:>10.0} {:>7} {:>8.3} {:>6.3} ({:.3}-{:.3}) {:>12.2}µs {:>12.2}µs",
             kind.label(),
             conc_rate[i],
             conc_err[i],
             conc_rate[i] / conc_rate[0],
+            mid,
+            low,
+            high,
             conc_cpu[i].0,
             conc_cpu[i].1
         );
