@@ -133,8 +133,8 @@ impl Kind {
 /// Either client, behind one call.
 #[derive(Clone)]
 enum Client {
-    /// The raw stub; with Google's headers and deadline; and with a token too.
-    Raw(RawClient<Channel>, bool, bool),
+    /// The raw stub, sending what its kind says (nothing more for `Kind::Raw`).
+    Raw(RawClient<Channel>, Kind),
     Wrapped(OperationsClient),
 }
 
@@ -146,11 +146,7 @@ impl Client {
                     .unwrap()
                     .tcp_nodelay(true)
                     .connect_lazy();
-                Client::Raw(
-                    RawClient::new(channel),
-                    kind != Kind::Raw,
-                    kind == Kind::RawHeadersToken,
-                )
+                Client::Raw(RawClient::new(channel), kind)
             }
             Kind::Anonymous | Kind::Token => {
                 let builder = OperationsClient::builder()
@@ -187,16 +183,16 @@ impl Client {
 
     async fn cancel(&self) -> bool {
         match self {
-            Client::Raw(raw, headers, token) => {
+            Client::Raw(raw, kind) => {
                 let mut request = Request::new(pb::CancelOperationRequest { name: NAME.into() });
-                if *token {
+                if *kind == Kind::RawHeadersToken {
                     let mut bearer = tonic::metadata::MetadataValue::from_static(
                         "Bearer bench-token-not-a-secret",
                     );
                     bearer.set_sensitive(true);
                     request.metadata_mut().insert("authorization", bearer);
                 }
-                if *headers {
+                if *kind != Kind::Raw {
                     let routing = longrunning_grpc::routing_header("name", NAME);
                     let md = request.metadata_mut();
                     md.insert("x-goog-request-params", routing.parse().unwrap());
@@ -586,6 +582,21 @@ struct Cpu {
     server: u64,
 }
 
+/// CPU ticks of both sides over the calls they served, summed across rounds.
+#[derive(Clone, Copy, Default)]
+struct CpuTally {
+    cpu: Cpu,
+    calls: usize,
+}
+
+impl CpuTally {
+    fn add(&mut self, cpu: Cpu, calls: usize) {
+        self.cpu.client += cpu.client;
+        self.cpu.server += cpu.server;
+        self.calls += calls;
+    }
+}
+
 fn clock_ticks_per_second() -> f64 {
     Command::new("getconf")
         .arg("CLK_TCK")
@@ -639,8 +650,8 @@ fn orchestrate(quick: bool) {
     let mut seq: Vec<Vec<Sequential>> = (0..kinds).map(|_| Vec::new()).collect();
     let mut conc: Vec<Vec<(f64, usize, usize)>> = (0..kinds).map(|_| Vec::new()).collect();
     // CPU used by the client and by the server, and calls made, in each mode.
-    let mut seq_cpu = vec![(Cpu::default(), 0usize); kinds];
-    let mut conc_cpu = vec![(Cpu::default(), 0usize); kinds];
+    let mut seq_cpu = vec![CpuTally::default(); kinds];
+    let mut conc_cpu = vec![CpuTally::default(); kinds];
     let server_pid = server.child.id();
     rt.block_on(async {
         let mut clients = Vec::new();
@@ -652,17 +663,13 @@ fn orchestrate(quick: bool) {
                 let i = (round + k) % kinds;
                 let (round, cpu) =
                     with_cpu(server_pid, sequential(&clients[i], seq_n / rounds)).await;
-                seq_cpu[i].0.client += cpu.client;
-                seq_cpu[i].0.server += cpu.server;
-                seq_cpu[i].1 += round.latencies.len();
+                seq_cpu[i].add(cpu, round.latencies.len());
                 seq[i].push(round);
             }
             for k in 0..kinds {
                 let i = (round + k) % kinds;
                 let (round, cpu) = with_cpu(server_pid, concurrent(&clients[i], 64, secs)).await;
-                conc_cpu[i].0.client += cpu.client;
-                conc_cpu[i].0.server += cpu.server;
-                conc_cpu[i].1 += round.2;
+                conc_cpu[i].add(cpu, round.2);
                 conc[i].push(round);
             }
         }
@@ -713,9 +720,9 @@ fn orchestrate(quick: bool) {
     );
     // CPU per call, in microseconds: the client's (this process) and the server's.
     let hz = clock_ticks_per_second();
-    let per_call = |(cpu, calls): (Cpu, usize)| {
-        let us = |ticks: u64| ticks as f64 / hz * 1e6 / calls.max(1) as f64;
-        (us(cpu.client), us(cpu.server))
+    let per_call = |tally: CpuTally| {
+        let us = |ticks: u64| ticks as f64 / hz * 1e6 / tally.calls.max(1) as f64;
+        (us(tally.cpu.client), us(tally.cpu.server))
     };
     let seq_cpu: Vec<(f64, f64)> = seq_cpu.into_iter().map(per_call).collect();
     let conc_cpu: Vec<(f64, f64)> = conc_cpu.into_iter().map(per_call).collect();

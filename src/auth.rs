@@ -153,27 +153,28 @@ impl AuthState {
             extensions.insert(tag);
         }
         let answer = self.credentials.headers(extensions).await?;
-        let mut last = self.last.write().unwrap_or_else(|e| e.into_inner());
-        match (answer, &mut *last) {
-            (CacheableResource::NotModified, Some(last)) => last.checked = Instant::now(),
-            // Only possible if a provider answers NotModified to a request without a tag.
-            (CacheableResource::NotModified, None) => {
-                return Err(CredentialsError::from_msg(
-                    false,
-                    "credentials returned no headers",
-                ));
-            }
-            (CacheableResource::New { entity_tag, data }, last) => {
-                *last = Some(Last {
-                    tag: entity_tag,
-                    headers: mark_sensitive(data),
-                    checked: Instant::now(),
-                });
-            }
-        }
-        if let Some(last) = &*last {
-            copy_headers(&last.headers, target);
-        }
+        let mut guard = self.last.write().unwrap_or_else(|e| e.into_inner());
+        let last = match answer {
+            CacheableResource::New { entity_tag, data } => guard.insert(Last {
+                tag: entity_tag,
+                headers: mark_sensitive(data),
+                checked: Instant::now(),
+            }),
+            CacheableResource::NotModified => match guard.as_mut() {
+                Some(last) => {
+                    last.checked = Instant::now();
+                    last
+                }
+                // Only possible if a provider answers NotModified to a request without a tag.
+                None => {
+                    return Err(CredentialsError::from_msg(
+                        false,
+                        "credentials returned no headers",
+                    ));
+                }
+            },
+        };
+        copy_headers(&last.headers, target);
         Ok(())
     }
 }

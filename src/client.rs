@@ -39,7 +39,8 @@ type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// A client for `google.longrunning.Operations`.
 ///
-/// Cheap to clone (two `Arc`s): clone it rather than wrapping it in an `Arc`. Every call checks the name first, then sends the credentials' headers,
+/// Cheap to clone (reference counts only): clone it rather than wrapping it in an `Arc`.
+/// Every call checks the name first, then sends the credentials' headers,
 /// `x-goog-request-params`, `x-goog-api-client` and (if set) `x-goog-user-project`, with the
 /// call's deadline as `grpc-timeout`. `UNAVAILABLE` is retried under the [`RetryPolicy`].
 ///
@@ -756,8 +757,8 @@ where
             attempt = tracing::field::Empty,
             code = tracing::field::Empty
         );
-        // Boxed as it is made, with the span around the box: each wrapper around the
-        // unboxed future (span, mapping, `Either`) would move all of its 2 KB once more.
+        // Boxed as it is made, with the span around the box, rather than wrapped in a span,
+        // an `Either` and a mapping first: one box and no layers in between.
         Call::traced(
             attempts(
                 self.stub.clone(),

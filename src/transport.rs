@@ -66,8 +66,9 @@ enum Inner {
 }
 
 impl Clone for Transport {
-    /// A clone is a fresh handle: like tower's `Buffer`, it does not share the original's
-    /// reserved channel (and cloning a reserved `Channel` would cost an allocation per call).
+    /// A clone is a fresh handle: like tower's `Buffer`, it does not share what the original
+    /// reserved in `poll_ready`, a channel or a permit (and cloning a reserved `Channel`
+    /// would cost an allocation per call).
     fn clone(&self) -> Self {
         let inner = match &self.inner {
             Inner::Direct { pool, room, .. } => Inner::Direct {
@@ -168,20 +169,12 @@ impl Service<http::Request<Body>> for Transport {
                 next,
                 ready,
             } => {
-                if ready.is_none() {
-                    *ready = match channels.len() {
-                        0 => None,
-                        1 => Some(channels[0].clone()),
-                        n => Some(channels[next.fetch_add(1, Ordering::Relaxed) % n].clone()),
-                    };
+                if ready.is_none() && !channels.is_empty() {
+                    *ready = Some(channels[round_robin(next, channels.len())].clone());
                 }
                 match ready {
                     Some(channel) => channel.poll_ready(cx).map_err(Into::into),
-                    None => Poll::Ready(Err(status(
-                        Code::Unavailable,
-                        "transport has no channel".into(),
-                        None,
-                    ))),
+                    None => Poll::Ready(Err(no_channel())),
                 }
             }
         }
@@ -194,14 +187,22 @@ impl Service<http::Request<Body>> for Transport {
             // (tower's contract), so answer with an error rather than panic.
             Inner::Channels { ready, .. } => match ready.take() {
                 Some(mut channel) => Either::Left(channel.call(request).err_into()),
-                None => Either::Right(Box::pin(std::future::ready(Err(status(
-                    Code::Unavailable,
-                    "transport has no channel".into(),
-                    None,
-                ))))),
+                None => Either::Right(Box::pin(std::future::ready(Err(no_channel())))),
             },
         }
     }
+}
+
+/// The next of `len` (at least one) connections in turn; one needs no counter.
+fn round_robin(next: &AtomicUsize, len: usize) -> usize {
+    match len {
+        1 => 0,
+        n => next.fetch_add(1, Ordering::Relaxed) % n,
+    }
+}
+
+fn no_channel() -> BoxError {
+    status(Code::Unavailable, "transport has no channel".into(), None)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -239,10 +240,7 @@ impl Pool {
         request
             .headers_mut()
             .insert(http::header::USER_AGENT, self.connector.user_agent.clone());
-        let index = match self.connections.len() {
-            1 => 0,
-            n => self.next.fetch_add(1, Ordering::Relaxed) % n,
-        };
+        let index = round_robin(&self.next, self.connections.len());
         let connecting = {
             let mut slot = self.connections[index]
                 .lock()

@@ -234,7 +234,9 @@ async fn custom_credentials_provider_headers_are_sent_on_every_call() {
         client.get_operation(&name).await.unwrap();
     }
 
-    for call in emulator.journal() {
+    let journal = emulator.journal();
+    assert_eq!(journal.len(), 3);
+    for call in journal {
         assert_eq!(call.header("authorization"), Some("Bearer from-provider"));
         assert_eq!(call.header("x-custom-auth"), Some("extra"));
     }
