@@ -543,9 +543,16 @@ fn burst_child(kind: Kind, url: &str, n: usize) {
     });
 }
 
+/// The median; of an even count, the mean of the middle two (the upper one alone would lean
+/// every figure high, and a ratio of ten rounds by half a round's spread).
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
+    let mid = v.len() / 2;
+    if v.len().is_multiple_of(2) {
+        (v[mid - 1] + v[mid]) / 2.0
+    } else {
+        v[mid]
+    }
 }
 
 /// CPU time (user + system) a process has used so far, in clock ticks: this process, or
