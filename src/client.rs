@@ -77,12 +77,22 @@ impl<T> fmt::Debug for OperationsClient<T> {
 struct Config {
     endpoint: Option<String>,
     quota_project: Option<AsciiMetadataValue>,
+    /// Set through [`Config::set_timeout`], which keeps `timeout_header` in step.
     timeout: Duration,
+    /// `grpc-timeout` for `timeout`, written once: every first attempt sends it.
+    timeout_header: AsciiMetadataValue,
     retry: RetryPolicy,
     polling: PollingPolicy,
     /// Headers a request ends up with (ours, the credentials', tonic's), so its map is
     /// allocated once at the right size instead of growing on the way.
     header_capacity: usize,
+}
+
+impl Config {
+    fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+        self.timeout_header = headers::grpc_timeout(timeout, true);
+    }
 }
 
 enum CredentialsChoice {
@@ -365,6 +375,7 @@ impl OperationsClientBuilder {
                 endpoint: self.channel.is_none().then_some(self.endpoint),
                 quota_project,
                 timeout: self.timeout,
+                timeout_header: headers::grpc_timeout(self.timeout, true),
                 retry: self.retry,
                 polling: self.polling,
                 header_capacity,
@@ -494,7 +505,7 @@ where
     /// # Ok(()) }
     /// ```
     pub fn with_timeout(&self, timeout: Duration) -> Self {
-        self.with_config(|c| c.timeout = timeout)
+        self.with_config(|c| c.set_timeout(timeout))
     }
 
     /// A copy of this client with another retry policy, for one call or a few.
@@ -600,7 +611,7 @@ where
         let wait = prost_types::Duration::try_from(timeout).ok();
         self.with_config(|c| {
             c.retry = RetryPolicy::never();
-            c.timeout = c.timeout.saturating_add(timeout);
+            c.set_timeout(c.timeout.saturating_add(timeout));
         })
         .call("WaitOperation", name.as_ref(), move |name| {
             pb::WaitOperationRequest {
@@ -970,10 +981,12 @@ fn request<M>(
         message,
     );
     let metadata = request.metadata_mut();
-    metadata.insert(
-        headers::GRPC_TIMEOUT.clone(),
-        headers::grpc_timeout(remaining, first),
-    );
+    let timeout = if first {
+        config.timeout_header.clone()
+    } else {
+        headers::grpc_timeout(remaining, false)
+    };
+    metadata.insert(headers::GRPC_TIMEOUT.clone(), timeout);
     add_headers(metadata, routing, config);
     request
 }

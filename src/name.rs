@@ -40,8 +40,15 @@ fn check(name: &str) -> Result<(), String> {
             name.len()
         ));
     }
-    // Fast path: printable ASCII holds no whitespace or control character.
-    let printable = name.bytes().all(|b| b.is_ascii_graphic());
+    // One pass for the common case: printable ASCII holds no whitespace or control
+    // character, and a doubled '/' is an empty segment. (`contains("//")` would set up a
+    // substring searcher on every call.)
+    let (mut printable, mut doubled, mut previous) = (true, false, 0u8);
+    for &b in name.as_bytes() {
+        printable &= b.is_ascii_graphic();
+        doubled |= previous == b'/' && b == b'/';
+        previous = b;
+    }
     if !printable
         && let Some((at, c)) = name
             .char_indices()
@@ -54,7 +61,7 @@ fn check(name: &str) -> Result<(), String> {
         };
         return Err(format!("name contains {what} ({c:?}) at byte {at}"));
     }
-    if name.starts_with('/') || name.ends_with('/') || name.contains("//") {
+    if name.starts_with('/') || name.ends_with('/') || doubled {
         return Err("name has an empty segment (leading, trailing or doubled '/')".into());
     }
     Ok(())
@@ -92,11 +99,14 @@ pub(crate) fn routing_header_bytes(key: &str, value: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(key.len() + 1 + value.len() + 2 * escaped);
     out.extend_from_slice(key.as_bytes());
     out.push(b'=');
-    for &b in value {
-        if UNRESERVED[usize::from(b)] {
-            out.push(b);
-        } else {
-            out.extend_from_slice(percent_encode_byte(b).as_bytes());
+    // Runs of unreserved bytes are copied whole: a name is mostly such runs between `/`s.
+    for run in value.split_inclusive(|&b| !UNRESERVED[usize::from(b)]) {
+        match run.split_last() {
+            Some((&last, head)) if !UNRESERVED[usize::from(last)] => {
+                out.extend_from_slice(head);
+                out.extend_from_slice(percent_encode_byte(last).as_bytes());
+            }
+            _ => out.extend_from_slice(run),
         }
     }
     out
