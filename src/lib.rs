@@ -80,9 +80,10 @@
 //!
 //! # Connections
 //!
-//! By default the client opens its own HTTP/2 connections (hyper, with rustls for
-//! `https://`), lazily, and reconnects when one closes; each call goes straight to the
-//! connection, without the buffer task a tonic `Channel` adds. It can instead share a tonic
+//! By default the client opens its own HTTP/2 connections (h2, with rustls for
+//! `https://`), lazily, and reconnects when one closes; each call goes straight onto its
+//! connection, without the buffer task a tonic `Channel` adds or the two tasks per request
+//! hyper's client spawns. It can instead share a tonic
 //! channel with your other clients ([`OperationsClientBuilder::channel`]) or run over any
 //! tonic transport with your own tower layers in front
 //! ([`OperationsClientBuilder::build_with_service`]). Google front ends allow about 100
