@@ -673,3 +673,80 @@ impl fmt::Display for NoSource {
 }
 
 impl std::error::Error for NoSource {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+    use http_body_util::{BodyExt, StreamBody};
+    use tower::ServiceExt;
+
+    /// An h2 server that answers each request with the bytes of its body, once the body
+    /// has ended, and the trailer `got-end: true`.
+    async fn echo_server() -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            let mut connection = h2::server::handshake(socket).await.unwrap();
+            while let Some(Ok((request, mut respond))) = connection.accept().await {
+                tokio::spawn(async move {
+                    let mut body = request.into_body();
+                    let mut got = Vec::new();
+                    while let Some(Ok(chunk)) = body.data().await {
+                        let _ = body.flow_control().release_capacity(chunk.len());
+                        got.extend_from_slice(&chunk);
+                    }
+                    let mut send = respond
+                        .send_response(http::Response::new(()), false)
+                        .unwrap();
+                    send.send_data(Bytes::from(got), false).unwrap();
+                    let mut trailers = http::HeaderMap::new();
+                    trailers.insert("got-end", HeaderValue::from_static("true"));
+                    send.send_trailers(trailers).unwrap();
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_body_not_ready_at_once_is_piped_to_its_end() {
+        let addr = echo_server().await;
+        let uri: Uri = format!("http://{addr}").parse().unwrap();
+        let connector = Connector::new(
+            &uri,
+            None,
+            Duration::from_secs(5),
+            HeaderValue::from_static("test"),
+        )
+        .unwrap();
+        let transport = Transport::direct(connector, 1);
+
+        // The body's first poll finds nothing: the request goes out, and its body follows
+        // from the pipe task as the chunks come.
+        let (chunks, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+        let frames = tokio_stream::wrappers::ReceiverStream::new(rx)
+            .map(|chunk| Ok::<_, tonic::Status>(Frame::data(chunk)));
+        let request = http::Request::post(format!("http://{addr}/echo"))
+            .body(Body::new(StreamBody::new(frames)))
+            .unwrap();
+        // A clone calls: the pool lives as long as the original (as a client's stub keeps it).
+        let responding = tokio::spawn(transport.clone().oneshot(request));
+        for chunk in ["piped ", "in ", "three chunks"] {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            chunks.send(Bytes::from(chunk)).await.unwrap();
+        }
+        drop(chunks);
+
+        let response = tokio::time::timeout(Duration::from_secs(5), responding)
+            .await
+            .expect("answered")
+            .unwrap()
+            .unwrap();
+        let collected = response.into_body().collect().await.unwrap();
+        let trailers = collected.trailers().cloned().unwrap_or_default();
+        assert_eq!(collected.to_bytes(), "piped in three chunks");
+        assert_eq!(trailers.get("got-end").unwrap(), "true");
+    }
+}

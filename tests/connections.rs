@@ -1,13 +1,15 @@
 //! The connections the builder opens: a burst on a new client shares one connection attempt
 //! per pool slot, a burst past 1,024 calls per connection waits for room, and a handshake
-//! that stalls is cut by the connect timeout.
+//! that stalls is cut by the connect timeout, and responses keep flowing past the
+//! flow-control windows.
 
 mod support;
 
 use std::time::{Duration, Instant};
 
 use longrunning_grpc::RetryPolicy;
-use longrunning_grpc::emulator::{Emulator, ScriptedOperation};
+use longrunning_grpc::emulator::{Completion, Emulator, ScriptedOperation};
+use longrunning_grpc::pb::operation::Result;
 use support::{op, peers};
 
 async fn burst_on_a_new_client(connections: usize) -> usize {
@@ -106,4 +108,38 @@ async fn a_burst_beyond_1024_calls_per_connection_waits_for_room() {
     let first_wave = answered.iter().filter(|at| **at < first + hold / 2).count();
     assert_eq!(answered.len(), 1500);
     assert_eq!(first_wave, 1024, "calls in the server's hands at once");
+}
+
+#[tokio::test]
+async fn responses_beyond_the_flow_control_windows_keep_flowing() {
+    // 3 MiB responses, over the 2 MiB window the client grants a stream, three of them on
+    // one connection (over its 5 MiB window): each response's bytes must go back to the
+    // windows as they are read, or the first would stall at 2 MiB until the deadline.
+    let size = 3 << 20;
+    let emulator = Emulator::start().await.unwrap();
+    let big = prost_types::Any {
+        type_url: "type.googleapis.com/google.protobuf.BytesValue".into(),
+        value: vec![7; size],
+    };
+    emulator.insert(
+        ScriptedOperation::new(op("big"))
+            .completion(Completion::Immediately)
+            .response(big),
+    );
+    let client = support::builder(&emulator)
+        .timeout(Duration::from_secs(5))
+        .retry_policy(RetryPolicy::never())
+        .build()
+        .await
+        .unwrap();
+
+    for call in 0..3 {
+        let operation = client.get_operation(op("big")).await;
+        let operation = operation.unwrap_or_else(|e| panic!("call {call}: {e}"));
+        let Some(Result::Response(response)) = operation.result else {
+            panic!("call {call}: no response");
+        };
+        assert_eq!(response.value.len(), size, "call {call}");
+    }
+    assert_eq!(peers(&emulator).len(), 1, "one connection");
 }
