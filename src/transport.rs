@@ -250,16 +250,39 @@ impl Pool {
             .headers_mut()
             .insert(http::header::USER_AGENT, self.connector.user_agent.clone());
         let index = round_robin(&self.next, self.connections.len());
+        let pool = self.clone();
+        Box::pin(async move {
+            let conn = pool.connection(index).await?;
+            let response = match send_on(&conn, request).await {
+                Ok(response) => response,
+                Err(SendFailed::Sent(e)) => return Err(e),
+                // The connection had ended before the request went out (a GOAWAY this call
+                // could not have known of, say): nothing was sent, so the request goes at
+                // once on a new connection, once, as gRPC's transparent retry has it.
+                Err(SendFailed::Unsent(request, e)) => {
+                    tracing::debug!(error = %e, "connection ended; sending on a new one");
+                    let conn = pool.connection(index).await?;
+                    match send_on(&conn, *request).await {
+                        Ok(response) => response,
+                        Err(SendFailed::Sent(e) | SendFailed::Unsent(_, e)) => return Err(e),
+                    }
+                }
+            };
+            // Room for another request once this one has its answer's head.
+            drop(permit);
+            Ok(response)
+        })
+    }
+
+    /// Slot `index`'s connection: the open one, or the attempt under way to open it (begun
+    /// here if there is none).
+    async fn connection(self: &Arc<Self>, index: usize) -> Result<Conn, BoxError> {
         let connecting = {
             let mut slot = self.connections[index]
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
             match &*slot {
-                Slot::Ready(conn) if !conn.is_closed() => {
-                    let conn = conn.clone();
-                    drop(slot);
-                    return Box::pin(send_on(conn, request, permit));
-                }
+                Slot::Ready(conn) if !conn.is_closed() => return Ok(conn.clone()),
                 Slot::Connecting(attempt) => attempt.clone(),
                 Slot::Idle | Slot::Ready(_) => {
                     let attempt = connect_into(Arc::downgrade(self), index).boxed().shared();
@@ -268,10 +291,7 @@ impl Pool {
                 }
             }
         };
-        Box::pin(async move {
-            let conn = connecting.await.map_err(ConnectFailed::into_status)?;
-            send_on(conn, request, permit).await
-        })
+        connecting.await.map_err(ConnectFailed::into_status)
     }
 }
 
@@ -319,31 +339,37 @@ impl Conn {
     }
 }
 
-/// Sends `request` on `conn`, holding `permit` (its room among the pending requests) until
-/// the response's head arrives.
+/// How sending a request failed: before anything of it went out (it is handed back, boxed:
+/// the rare case pays for the room), or after.
+enum SendFailed {
+    Unsent(Box<http::Request<Body>>, BoxError),
+    Sent(BoxError),
+}
+
+/// Sends `request` on `conn` and awaits the response's head.
 ///
 /// Straight onto h2: the request body a unary call has ready is handed over from here, and
 /// the response is awaited here. (hyper's HTTP/2 client, which this replaced, spawned two
 /// tasks per request to do the same.)
 async fn send_on(
-    conn: Conn,
+    conn: &Conn,
     request: http::Request<Body>,
-    permit: Option<OwnedSemaphorePermit>,
-) -> Result<http::Response<Body>, BoxError> {
+) -> Result<http::Response<Body>, SendFailed> {
     let mut send = conn.send.clone();
+    // Fails only if the connection has ended (h2 then refuses every new stream).
+    if let Err(e) = std::future::poll_fn(|cx| send.poll_ready(cx)).await {
+        return Err(SendFailed::Unsent(Box::new(request), conn.failed(e)));
+    }
+    let sent = |e: h2::Error| SendFailed::Sent(conn.failed(e));
     let (head, body) = request.into_parts();
-    std::future::poll_fn(|cx| send.poll_ready(cx))
-        .await
-        .map_err(|e| conn.failed(e))?;
     let end = body.is_end_stream();
     let (response, stream) = send
         .send_request(http::Request::from_parts(head, ()), end)
-        .map_err(|e| conn.failed(e))?;
+        .map_err(sent)?;
     if !end {
-        send_body(body, stream)?;
+        send_body(body, stream).map_err(SendFailed::Sent)?;
     }
-    let response = response.await.map_err(|e| conn.failed(e))?;
-    drop(permit);
+    let response = response.await.map_err(sent)?;
     Ok(response.map(|recv| {
         Body::new(Incoming {
             recv,
@@ -710,9 +736,41 @@ mod tests {
         addr
     }
 
-    #[tokio::test]
-    async fn a_body_not_ready_at_once_is_piped_to_its_end() {
-        let addr = echo_server().await;
+    /// An h2 server that answers each request with `200` and the number of the connection
+    /// it came on (1, 2, ...). On its first connection, once the first request arrives, it
+    /// starts a graceful shutdown (GOAWAY) and answers that request only after `hold`.
+    async fn going_away_server(hold: Duration) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            for number in 1.. {
+                let (socket, _) = listener.accept().await.unwrap();
+                tokio::spawn(async move {
+                    let mut connection = h2::server::handshake(socket).await.unwrap();
+                    let mut first = true;
+                    while let Some(Ok((_, mut respond))) = connection.accept().await {
+                        let wait = if number == 1 && first {
+                            connection.graceful_shutdown();
+                            hold
+                        } else {
+                            Duration::ZERO
+                        };
+                        first = false;
+                        tokio::spawn(async move {
+                            tokio::time::sleep(wait).await;
+                            let mut send = respond
+                                .send_response(http::Response::new(()), false)
+                                .unwrap();
+                            let _ = send.send_data(Bytes::from(number.to_string()), true);
+                        });
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    fn transport_to(addr: std::net::SocketAddr) -> Transport {
         let uri: Uri = format!("http://{addr}").parse().unwrap();
         let connector = Connector::new(
             &uri,
@@ -721,7 +779,48 @@ mod tests {
             HeaderValue::from_static("test"),
         )
         .unwrap();
-        let transport = Transport::direct(connector, 1);
+        Transport::direct(connector, 1)
+    }
+
+    async fn answer(transport: &Transport) -> Result<String, BoxError> {
+        let request = http::Request::post("http://example.test/m")
+            .body(Body::empty())
+            .unwrap();
+        let response = transport.clone().oneshot(request).await?;
+        let bytes = response.into_body().collect().await?.to_bytes();
+        Ok(String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_request_after_a_goaway_goes_at_once_on_a_new_connection() {
+        let addr = going_away_server(Duration::from_millis(400)).await;
+        let transport = transport_to(addr);
+
+        // The first call is still in flight on connection 1 when its GOAWAY arrives, so
+        // the connection stays up and its handle looks open to the next call.
+        let first = tokio::spawn({
+            let transport = transport.clone();
+            async move { answer(&transport).await }
+        });
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let second = answer(&transport).await;
+
+        assert_eq!(
+            second.unwrap(),
+            "2",
+            "sent on a new connection, with no error"
+        );
+        assert_eq!(
+            first.await.unwrap().unwrap(),
+            "1",
+            "the call in flight finishes"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_not_ready_at_once_is_piped_to_its_end() {
+        let addr = echo_server().await;
+        let transport = transport_to(addr);
 
         // The body's first poll finds nothing: the request goes out, and its body follows
         // from the pipe task as the chunks come.
