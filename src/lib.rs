@@ -83,7 +83,8 @@
 //! By default the client opens its own HTTP/2 connections (h2, with rustls for
 //! `https://`), lazily, and reconnects when one closes; each call goes straight onto its
 //! connection, without the buffer task a tonic `Channel` adds or the two tasks per request
-//! hyper's client spawns. It can instead share a tonic
+//! hyper's client spawns. A request a connection refuses before it goes out (after a
+//! GOAWAY) is sent at once on a new connection. It can instead share a tonic
 //! channel with your other clients ([`OperationsClientBuilder::channel`]) or run over any
 //! tonic transport with your own tower layers in front
 //! ([`OperationsClientBuilder::build_with_service`]). Google front ends allow about 100
