@@ -424,7 +424,7 @@ fn send_body(mut body: Body, mut stream: SendStream<Bytes>) -> Result<(), BoxErr
     }
 }
 
-/// Sends the rest of a request body as it comes, each frame once h2 has room for it.
+/// Sends the rest of a request body as it comes, each chunk once h2 has room.
 async fn pipe(mut body: Body, mut stream: SendStream<Bytes>) {
     loop {
         let frame = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await;
@@ -432,10 +432,15 @@ async fn pipe(mut body: Body, mut stream: SendStream<Bytes>) {
             None => stream.send_data(Bytes::new(), true),
             Some(Ok(frame)) => match frame.into_data() {
                 Ok(data) => {
-                    stream.reserve_capacity(data.len());
-                    while stream.capacity() < data.len() {
+                    // As hyper does: wait until h2 has some room, then hand over the whole
+                    // chunk (h2 holds what does not fit yet), so the body runs at most one
+                    // chunk ahead of the window. Waiting for room for the whole chunk could
+                    // wait forever for one larger than h2 ever assigns.
+                    stream.reserve_capacity(1);
+                    while stream.capacity() == 0 {
                         match std::future::poll_fn(|cx| stream.poll_capacity(cx)).await {
                             Some(Ok(_)) => {}
+                            // The stream was reset or the connection ended.
                             _ => return,
                         }
                     }
