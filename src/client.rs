@@ -811,9 +811,10 @@ where
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        // The first attempt sends the client's timeout itself (the deadline is `start` plus
-        // it, and only this function's bookkeeping has run since), so the header's value
-        // repeats from call to call and HPACK sends it as one byte.
+        // The first attempt sends the client's timeout itself, written once per client (the
+        // deadline is `start` plus it, and only this function's bookkeeping has run since),
+        // so the header's value repeats from call to call and HPACK sends it as one byte.
+        // A retry sends the time left, as a literal that is never indexed.
         let remaining = if attempt == 1 {
             config.timeout
         } else {
@@ -822,14 +823,16 @@ where
         if remaining.is_zero() {
             return fail(Error::deadline(config.timeout));
         }
+        let timeout = if attempt == 1 {
+            config.timeout_header.clone()
+        } else {
+            headers::grpc_timeout(remaining, false)
+        };
         // The in-flight future borrows the one stub (no second copy per call), and the
         // request is built inside the expression so the state machine keeps no slot for it.
         let sent = tokio::time::timeout_at(
             deadline,
-            M::send(
-                &mut stub,
-                request(make(&name), remaining, attempt == 1, &routing, &config),
-            ),
+            M::send(&mut stub, request(make(&name), timeout, &routing, &config)),
         )
         .await;
         let error = match sent {
@@ -967,11 +970,10 @@ impl<R> fmt::Debug for Call<R> {
     }
 }
 
-/// One attempt's request: the message with the deadline and Google's headers.
+/// One attempt's request: the message with its `grpc-timeout` and Google's headers.
 fn request<M>(
     message: M,
-    remaining: Duration,
-    first: bool,
+    timeout: AsciiMetadataValue,
     routing: &AsciiMetadataValue,
     config: &Config,
 ) -> tonic::Request<M> {
@@ -981,11 +983,6 @@ fn request<M>(
         message,
     );
     let metadata = request.metadata_mut();
-    let timeout = if first {
-        config.timeout_header.clone()
-    } else {
-        headers::grpc_timeout(remaining, false)
-    };
     metadata.insert(headers::GRPC_TIMEOUT.clone(), timeout);
     add_headers(metadata, routing, config);
     request

@@ -7,10 +7,21 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use longrunning_grpc::RetryPolicy;
 use longrunning_grpc::emulator::{Completion, Emulator, ScriptedOperation};
 use longrunning_grpc::pb::operation::Result;
+use longrunning_grpc::{OperationsClient, RetryPolicy};
 use support::{op, peers};
+
+/// Starts `n` GetOperation calls for `id` at once, each its own task, and waits for all of
+/// them to succeed.
+async fn get_all_at_once(client: &OperationsClient, id: &str, n: usize) {
+    let calls: Vec<_> = (0..n)
+        .map(|_| tokio::spawn(client.get_operation(op(id))))
+        .collect();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+}
 
 async fn burst_on_a_new_client(connections: usize) -> usize {
     let emulator = Emulator::start().await.unwrap();
@@ -22,12 +33,7 @@ async fn burst_on_a_new_client(connections: usize) -> usize {
         .unwrap();
 
     // Every call starts before any connection exists.
-    let calls: Vec<_> = (0..100)
-        .map(|_| tokio::spawn(client.get_operation(op("op-1"))))
-        .collect();
-    for call in calls {
-        call.await.unwrap().unwrap();
-    }
+    get_all_at_once(&client, "op-1", 100).await;
 
     assert_eq!(emulator.journal().len(), 100);
     peers(&emulator).len()
@@ -94,12 +100,7 @@ async fn a_burst_beyond_1024_calls_per_connection_waits_for_room() {
         .await
         .unwrap();
 
-    let calls: Vec<_> = (0..1500)
-        .map(|_| tokio::spawn(client.get_operation(op("op-1"))))
-        .collect();
-    for call in calls {
-        call.await.unwrap().unwrap();
-    }
+    get_all_at_once(&client, "op-1", 1500).await;
 
     // The journal records a call when it is answered, `hold` after it arrived: the first
     // wave is answered together, the calls that waited for room about `hold` later.
