@@ -380,7 +380,7 @@ async fn journal_records_method_name_and_metadata_and_can_be_cleared() {
     assert!(emulator.journal().is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn shutdown_is_graceful_and_drop_stops_the_server() {
     let emulator = Emulator::start().await.unwrap();
     let addr = emulator.local_addr();

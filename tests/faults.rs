@@ -147,7 +147,7 @@ async fn the_same_client_recovers_when_the_server_restarts_on_the_same_port() {
     assert_eq!(restarted.count(Method::Get), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_connection_reset_mid_call_is_an_error_never_a_hang() {
     let addr = raw_server::serve_resetting().await;
     let client = support::builder_at(addr)
@@ -156,11 +156,11 @@ async fn a_connection_reset_mid_call_is_an_error_never_a_hang() {
         .await
         .unwrap();
 
-    let start = Instant::now();
+    let start = tokio::time::Instant::now();
     let err = client.cancel_operation(op("x")).await.unwrap_err();
 
     assert!(
-        start.elapsed() < Duration::from_millis(3500),
+        start.elapsed() <= Duration::from_secs(3),
         "{:?}",
         start.elapsed()
     );
@@ -170,7 +170,7 @@ async fn a_connection_reset_mid_call_is_an_error_never_a_hang() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_server_that_never_answers_gives_a_deadline_error_close_to_the_deadline() {
     let emulator = Emulator::start().await.unwrap();
     let name = op("silent");
@@ -182,13 +182,14 @@ async fn a_server_that_never_answers_gives_a_deadline_error_close_to_the_deadlin
         .await
         .unwrap();
 
-    let start = Instant::now();
+    let start = tokio::time::Instant::now();
     let err = client.get_operation(&name).await.unwrap_err();
     let took = start.elapsed();
 
     assert!(err.is_timeout(), "{err:?}");
+    // Paused time: the client's own deadline ended it, with nothing else waited for.
     assert!(
-        took >= Duration::from_millis(500) && took < Duration::from_millis(800),
+        took >= Duration::from_millis(500) && took < Duration::from_millis(600),
         "{took:?}"
     );
     assert!(err.to_string().contains("deadline"), "{err}");
@@ -306,7 +307,8 @@ async fn ten_thousand_concurrent_cancels_succeed_and_leave_no_task_or_descriptor
     drop(client);
 
     // The connection and its tasks wind down once the last handle is gone.
-    let deadline = Instant::now() + Duration::from_secs(5);
+    // A bound on the wait, not a measurement: the check passes as soon as it holds.
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (tasks, fds) = (metrics.num_alive_tasks(), open_fds());
         if tasks <= tasks_before && fds <= fds_before {
