@@ -1,12 +1,12 @@
-//! A tower layer that adds the credentials' headers (`authorization`, …) to every request.
+//! A tower layer that adds the credentials' headers (`authorization`, …) to every request,
+//! and [`StaticToken`], credentials of one fixed bearer token.
 //!
 //! `Credentials::headers` is async, so this cannot be a tonic interceptor (those are sync).
 //! Asking the credentials costs an `Extensions` map, a boxed future and a boxed call per
-//! request, so the layer reuses the last headers it got for a short interval (1 s by
-//! default) and then asks again, passing back the `EntityTag` so an unchanged answer costs
-//! no copy. Google's credentials refresh a token minutes before it expires, so headers a
-//! second old are as good as new; calls inside the interval go straight to the inner
-//! service with no allocation of the layer's own.
+//! request, so the layer reuses the last headers it got for a check interval (see
+//! [`AddCredentialsLayer::check_interval`]) and then asks again, passing back the
+//! `EntityTag` so an unchanged answer costs no copy. Calls inside the interval go straight
+//! to the inner service with no allocation of the layer's own.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -27,20 +27,35 @@ use tokio::time::Instant;
 use tower_layer::Layer;
 use tower_service::Service;
 
-type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+use crate::error::BoxError;
 
 /// How long headers are reused before the credentials are asked again, unless set.
 pub(crate) const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Adds the headers of a [`Credentials`] to every request. See [`AuthService`].
+/// Adds the headers of a [`Credentials`] to every request. See [`AddCredentials`].
+///
+/// ```
+/// use google_cloud_auth::credentials::Credentials;
+/// use longrunning_grpc::{AddCredentialsLayer, StaticToken};
+/// use tower::ServiceBuilder;
+///
+/// let credentials = Credentials::from(StaticToken::new("ya29.token")?);
+/// let service = ServiceBuilder::new()
+///     .layer(AddCredentialsLayer::new(credentials))
+///     .service_fn(|request: http::Request<()>| async move {
+///         Ok::<_, std::convert::Infallible>(request.headers().contains_key("authorization"))
+///     });
+/// # let _ = service;
+/// # Ok::<(), longrunning_grpc::Error>(())
+/// ```
 #[derive(Clone)]
-pub struct AuthLayer {
+pub struct AddCredentialsLayer {
     state: Option<Arc<AuthState>>,
 }
 
-impl AuthLayer {
+impl AddCredentialsLayer {
     /// A layer that authenticates requests with `credentials`, asking them again for headers
-    /// at most once a second (see [`AuthLayer::check_interval`]).
+    /// at most once a second (see [`AddCredentialsLayer::check_interval`]).
     pub fn new(credentials: Credentials) -> Self {
         Self::with_interval(credentials, DEFAULT_CHECK_INTERVAL)
     }
@@ -59,9 +74,11 @@ impl AuthLayer {
     /// `Duration::ZERO` asks on every request. A request that finds the headers older than
     /// this waits for the credentials' answer; the others pass straight through.
     ///
-    /// Google's credentials refresh a token minutes before it expires, so any interval
-    /// shorter than that sends only valid tokens. Shorten it only for a provider whose
-    /// headers change faster. No effect on [`AuthLayer::anonymous`]. Default: 1 s.
+    /// Google's credentials refresh a token minutes before it expires (about 4 minutes), so
+    /// headers a second old are as good as new, and any interval shorter than that sends
+    /// only valid tokens. Shorten it only for a provider whose headers change faster.
+    /// Failures are never reused: the next request asks again. No effect on
+    /// [`AddCredentialsLayer::anonymous`]. Default: 1 s.
     #[must_use]
     pub fn check_interval(self, interval: Duration) -> Self {
         match self.state {
@@ -77,17 +94,18 @@ impl AuthLayer {
     }
 }
 
-impl fmt::Debug for AuthLayer {
+impl fmt::Debug for AddCredentialsLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthLayer").finish_non_exhaustive()
+        f.debug_struct("AddCredentialsLayer")
+            .finish_non_exhaustive()
     }
 }
 
-impl<S> Layer<S> for AuthLayer {
-    type Service = AuthService<S>;
+impl<S> Layer<S> for AddCredentialsLayer {
+    type Service = AddCredentials<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        AuthService {
+        AddCredentials {
             inner,
             state: self.state.clone(),
         }
@@ -98,19 +116,36 @@ impl<S> Layer<S> for AuthLayer {
 /// request before passing it to the inner service.
 ///
 /// The first request waits for the first headers; later ones reuse them until the check
-/// interval ([`AuthLayer::check_interval`]) passes, and the first request after that asks
-/// the credentials again. If the credentials fail, the request is not sent and the error
-/// (a [`CredentialsFailed`] in the error chain) is reported as a credentials error by
-/// [`crate::OperationsClient`]; failures are never cached.
+/// interval ([`AddCredentialsLayer::check_interval`]) passes, and the first request after
+/// that asks the credentials again. If the credentials fail, the request is not sent and
+/// the error (a [`CredentialsFailed`] in the error chain) is reported as a credentials error
+/// by [`crate::OperationsClient`]; failures are never cached.
 #[derive(Clone)]
-pub struct AuthService<S> {
+pub struct AddCredentials<S> {
     inner: S,
     state: Option<Arc<AuthState>>,
 }
 
-impl<S> fmt::Debug for AuthService<S> {
+impl<S> AddCredentials<S> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, consuming this one.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S> fmt::Debug for AddCredentials<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthService").finish_non_exhaustive()
+        f.debug_struct("AddCredentials").finish_non_exhaustive()
     }
 }
 
@@ -192,7 +227,7 @@ fn mark_sensitive(mut headers: HeaderMap) -> HeaderMap {
     headers
 }
 
-impl<S, B> Service<http::Request<B>> for AuthService<S>
+impl<S, B> Service<http::Request<B>> for AddCredentials<S>
 where
     S: Service<http::Request<B>> + Clone + Send + 'static,
     S::Future: Send,
@@ -274,11 +309,8 @@ impl StaticToken {
         if token.is_empty() {
             return Err(crate::Error::config("access_token is empty"));
         }
-        let mut value = HeaderValue::try_from(format!("Bearer {token}")).map_err(|_| {
-            crate::Error::config(
-                "access_token holds bytes not allowed in a header (CR, LF, controls)",
-            )
-        })?;
+        let mut value = HeaderValue::try_from(format!("Bearer {token}"))
+            .map_err(|_| crate::headers::not_a_header_value("access_token"))?;
         value.set_sensitive(true);
         let mut headers = HeaderMap::with_capacity(1);
         headers.insert(http::header::AUTHORIZATION, value);
@@ -313,5 +345,151 @@ impl CredentialsProvider for StaticToken {
 
     async fn universe_domain(&self) -> Option<String> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tower::{ServiceExt, service_fn};
+
+    use super::*;
+
+    /// The inner service: answers with the request's `authorization` header, if any, and
+    /// whether it was marked sensitive.
+    fn echo() -> impl Service<
+        http::Request<()>,
+        Response = Option<(String, bool)>,
+        Error = Infallible,
+        Future: Send,
+    > + Clone
+    + Send
+    + 'static {
+        service_fn(|request: http::Request<()>| async move {
+            let auth = request.headers().get(http::header::AUTHORIZATION);
+            Ok(auth.map(|v| (v.to_str().unwrap().to_owned(), v.is_sensitive())))
+        })
+    }
+
+    /// Answers `Bearer token-N` on its N-th ask (a new tag each time), or fails if told to.
+    #[derive(Debug, Default)]
+    struct Counting {
+        asked: AtomicUsize,
+        fail: bool,
+    }
+
+    impl CredentialsProvider for Counting {
+        async fn headers(
+            &self,
+            _: http::Extensions,
+        ) -> Result<CacheableResource<HeaderMap>, CredentialsError> {
+            let n = self.asked.fetch_add(1, Ordering::SeqCst) + 1;
+            if self.fail {
+                return Err(CredentialsError::from_msg(true, "no token today"));
+            }
+            let mut headers = HeaderMap::new();
+            let value = HeaderValue::try_from(format!("Bearer token-{n}")).unwrap();
+            headers.insert(http::header::AUTHORIZATION, value);
+            Ok(CacheableResource::New {
+                entity_tag: EntityTag::new(),
+                data: headers,
+            })
+        }
+
+        async fn universe_domain(&self) -> Option<String> {
+            None
+        }
+    }
+
+    fn layer_over(provider: &Arc<Counting>, interval: Duration) -> AddCredentialsLayer {
+        #[derive(Debug)]
+        struct Lent(Arc<Counting>);
+        impl CredentialsProvider for Lent {
+            async fn headers(
+                &self,
+                e: http::Extensions,
+            ) -> Result<CacheableResource<HeaderMap>, CredentialsError> {
+                self.0.headers(e).await
+            }
+            async fn universe_domain(&self) -> Option<String> {
+                None
+            }
+        }
+        AddCredentialsLayer::new(Credentials::from(Lent(provider.clone()))).check_interval(interval)
+    }
+
+    async fn send<S>(service: &S) -> Result<Option<(String, bool)>, BoxError>
+    where
+        S: Service<http::Request<()>, Response = Option<(String, bool)>, Error = BoxError> + Clone,
+    {
+        service.clone().oneshot(http::Request::new(())).await
+    }
+
+    #[tokio::test]
+    async fn adds_the_credentials_headers_marked_sensitive() {
+        let credentials = Credentials::from(StaticToken::new("secret").unwrap());
+        let service = AddCredentialsLayer::new(credentials).layer(echo());
+
+        let seen = send(&service).await.unwrap();
+
+        assert_eq!(seen, Some(("Bearer secret".to_owned(), true)));
+    }
+
+    #[tokio::test]
+    async fn anonymous_adds_nothing() {
+        let service = AddCredentialsLayer::anonymous().layer(echo());
+
+        assert_eq!(send(&service).await.unwrap(), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reuses_headers_within_the_interval_and_asks_again_after_it() {
+        let provider = Arc::new(Counting::default());
+        let service = layer_over(&provider, Duration::from_secs(1)).layer(echo());
+
+        let first = send(&service).await.unwrap().unwrap().0;
+        tokio::time::sleep(Duration::from_millis(999)).await;
+        let reused = send(&service).await.unwrap().unwrap().0;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let asked_again = send(&service).await.unwrap().unwrap().0;
+
+        assert_eq!(first, "Bearer token-1");
+        assert_eq!(reused, "Bearer token-1");
+        assert_eq!(asked_again, "Bearer token-2");
+        assert_eq!(provider.asked.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_failure_stops_the_request_and_is_not_reused() {
+        let provider = Arc::new(Counting {
+            fail: true,
+            ..Default::default()
+        });
+        let reached = Arc::new(AtomicUsize::new(0));
+        let inner = {
+            let reached = reached.clone();
+            service_fn(move |_: http::Request<()>| {
+                reached.fetch_add(1, Ordering::SeqCst);
+                async { Ok::<_, Infallible>(None) }
+            })
+        };
+        let service = layer_over(&provider, Duration::from_secs(60)).layer(inner);
+
+        for _ in 0..2 {
+            let err = send(&service).await.unwrap_err();
+            assert!(err.downcast_ref::<CredentialsFailed>().is_some(), "{err}");
+        }
+        assert_eq!(reached.load(Ordering::SeqCst), 0, "nothing was sent");
+        assert_eq!(provider.asked.load(Ordering::SeqCst), 2, "asked each time");
+    }
+
+    #[test]
+    fn the_inner_service_is_reachable() {
+        let mut service = AddCredentialsLayer::anonymous().layer(7_u8);
+        assert_eq!(*service.get_ref(), 7);
+        *service.get_mut() = 8;
+        assert_eq!(service.into_inner(), 8);
     }
 }

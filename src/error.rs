@@ -7,9 +7,10 @@ use std::time::Duration;
 use prost::Message;
 use tonic::Code;
 
-use crate::pb::rpc;
+use crate::pb::{rpc, type_name};
 
-type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+/// Any error, as tower and tonic pass them around.
+pub(crate) type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
 /// An error from this crate: invalid input, credentials, transport, deadline, or a status
 /// returned by the server.
@@ -313,52 +314,87 @@ pub fn code_name(code: Code) -> &'static str {
     }
 }
 
-/// The standard `google.rpc` error details carried by a status.
-///
-/// Each known detail type is decoded into its field; anything else (or a known type that
-/// fails to decode) is kept as-is in [`ErrorDetails::other`].
-#[derive(Clone, Debug, Default, PartialEq)]
-#[non_exhaustive]
-pub struct ErrorDetails {
+/// Defines [`ErrorDetails`] from one list of the standard `google.rpc` detail types: its
+/// fields, how an `Any` finds its field, and how the fields are packed back.
+macro_rules! error_details {
+    ($($(#[$doc:meta])* $field:ident: $ty:ident,)*) => {
+        /// The standard `google.rpc` error details carried by a status.
+        ///
+        /// Each known detail type is decoded into its field; anything else (or a known type
+        /// that fails to decode) is kept as-is in [`ErrorDetails::other`].
+        #[derive(Clone, Debug, Default, PartialEq)]
+        #[non_exhaustive]
+        pub struct ErrorDetails {
+            $($(#[$doc])* pub $field: Option<rpc::$ty>,)*
+            /// Details of other types, undecoded.
+            pub other: Vec<prost_types::Any>,
+        }
+
+        impl ErrorDetails {
+            const EMPTY: ErrorDetails = ErrorDetails {
+                $($field: None,)*
+                other: Vec::new(),
+            };
+
+            /// Stores `any` in its field if it is a known type that decodes; says whether
+            /// it did.
+            fn take(&mut self, any: &prost_types::Any) -> bool {
+                match type_name(&any.type_url) {
+                    $(concat!("google.rpc.", stringify!($ty)) => put(&mut self.$field, any),)*
+                    _ => false,
+                }
+            }
+
+            /// Every detail packed as an `Any`: the known ones in the order of the fields,
+            /// then the others.
+            pub fn to_anys(&self) -> Vec<prost_types::Any> {
+                let mut out = Vec::new();
+                $(if let Some(m) = &self.$field
+                    && let Ok(packed) = prost_types::Any::from_msg(m)
+                {
+                    out.push(packed);
+                })*
+                out.extend(self.other.iter().cloned());
+                out
+            }
+        }
+    };
+}
+
+error_details! {
     /// `google.rpc.ErrorInfo`: the reason, domain and metadata.
-    pub error_info: Option<rpc::ErrorInfo>,
+    error_info: ErrorInfo,
     /// `google.rpc.RetryInfo`: how long to wait before retrying.
-    pub retry_info: Option<rpc::RetryInfo>,
+    retry_info: RetryInfo,
     /// `google.rpc.DebugInfo`.
-    pub debug_info: Option<rpc::DebugInfo>,
+    debug_info: DebugInfo,
     /// `google.rpc.QuotaFailure`.
-    pub quota_failure: Option<rpc::QuotaFailure>,
+    quota_failure: QuotaFailure,
     /// `google.rpc.PreconditionFailure`.
-    pub precondition_failure: Option<rpc::PreconditionFailure>,
+    precondition_failure: PreconditionFailure,
     /// `google.rpc.BadRequest`.
-    pub bad_request: Option<rpc::BadRequest>,
+    bad_request: BadRequest,
     /// `google.rpc.RequestInfo`.
-    pub request_info: Option<rpc::RequestInfo>,
+    request_info: RequestInfo,
     /// `google.rpc.ResourceInfo`.
-    pub resource_info: Option<rpc::ResourceInfo>,
+    resource_info: ResourceInfo,
     /// `google.rpc.Help`.
-    pub help: Option<rpc::Help>,
+    help: Help,
     /// `google.rpc.LocalizedMessage`.
-    pub localized_message: Option<rpc::LocalizedMessage>,
-    /// Details of other types, undecoded.
-    pub other: Vec<prost_types::Any>,
+    localized_message: LocalizedMessage,
+}
+
+fn put<M: prost::Name + Default>(slot: &mut Option<M>, any: &prost_types::Any) -> bool {
+    match any.to_msg::<M>() {
+        Ok(m) => {
+            *slot = Some(m);
+            true
+        }
+        Err(_) => false,
+    }
 }
 
 impl ErrorDetails {
-    const EMPTY: ErrorDetails = ErrorDetails {
-        error_info: None,
-        retry_info: None,
-        debug_info: None,
-        quota_failure: None,
-        precondition_failure: None,
-        bad_request: None,
-        request_info: None,
-        resource_info: None,
-        help: None,
-        localized_message: None,
-        other: Vec::new(),
-    };
-
     /// Decodes the details of an encoded `google.rpc.Status` (the `grpc-status-details-bin`
     /// trailer). Bytes that are not a valid `Status` give empty details.
     pub fn from_status_bytes(bytes: &[u8]) -> Self {
@@ -382,35 +418,6 @@ impl ErrorDetails {
         out
     }
 
-    /// Stores `any` in its field if it is a known type that decodes; says whether it did.
-    fn take(&mut self, any: &prost_types::Any) -> bool {
-        fn put<M: prost::Name + Default>(slot: &mut Option<M>, any: &prost_types::Any) -> bool {
-            match any.to_msg::<M>() {
-                Ok(m) => {
-                    *slot = Some(m);
-                    true
-                }
-                Err(_) => false,
-            }
-        }
-        let Some(type_name) = any.type_url.rsplit('/').next() else {
-            return false;
-        };
-        match type_name {
-            "google.rpc.ErrorInfo" => put(&mut self.error_info, any),
-            "google.rpc.RetryInfo" => put(&mut self.retry_info, any),
-            "google.rpc.DebugInfo" => put(&mut self.debug_info, any),
-            "google.rpc.QuotaFailure" => put(&mut self.quota_failure, any),
-            "google.rpc.PreconditionFailure" => put(&mut self.precondition_failure, any),
-            "google.rpc.BadRequest" => put(&mut self.bad_request, any),
-            "google.rpc.RequestInfo" => put(&mut self.request_info, any),
-            "google.rpc.ResourceInfo" => put(&mut self.resource_info, any),
-            "google.rpc.Help" => put(&mut self.help, any),
-            "google.rpc.LocalizedMessage" => put(&mut self.localized_message, any),
-            _ => false,
-        }
-    }
-
     /// The server's suggested delay before retrying, from `RetryInfo`, if it is valid.
     pub fn retry_delay(&self) -> Option<Duration> {
         let d = self.retry_info.as_ref()?.retry_delay.as_ref()?;
@@ -422,5 +429,34 @@ impl ErrorDetails {
     /// Whether no detail was sent.
     pub fn is_empty(&self) -> bool {
         *self == Self::EMPTY
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_is_one_pointer_and_send_and_sync() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<Error>();
+        assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
+    }
+
+    #[test]
+    fn details_pack_back_to_what_they_decoded_from() {
+        let info = rpc::ErrorInfo {
+            reason: "QUOTA".into(),
+            ..Default::default()
+        };
+        let unknown = prost_types::Any {
+            type_url: "type.googleapis.com/example.Unknown".into(),
+            value: vec![1, 2],
+        };
+        let anys = vec![prost_types::Any::from_msg(&info).unwrap(), unknown.clone()];
+        let details = ErrorDetails::from_anys(anys.clone());
+        assert_eq!(details.error_info, Some(info));
+        assert_eq!(details.other, vec![unknown]);
+        assert_eq!(details.to_anys(), anys);
     }
 }

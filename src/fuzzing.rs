@@ -81,7 +81,6 @@ pub fn operation_bytes(data: &[u8]) {
     #[cfg(feature = "json")]
     {
         let _ = crate::json::operation(&op).to_string();
-        let _ = crate::json::operation_text(&op);
     }
 }
 

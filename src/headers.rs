@@ -5,17 +5,20 @@ use std::time::Duration;
 
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue};
 
+use crate::Error;
+
 // Parsed once: header names and the constant value are cloned per call (a reference count)
 // rather than validated again.
 
-/// Routes the request to the right backend: `name=<percent-encoded name>`.
-pub(crate) static REQUEST_PARAMS: LazyLock<AsciiMetadataKey> =
+/// The header name `x-goog-request-params`: routes the request to the right backend
+/// (`name=<percent-encoded name>`).
+pub(crate) static X_GOOG_REQUEST_PARAMS: LazyLock<AsciiMetadataKey> =
     LazyLock::new(|| AsciiMetadataKey::from_static("x-goog-request-params"));
-/// Identifies the client library and its runtime.
-pub(crate) static API_CLIENT: LazyLock<AsciiMetadataKey> =
+/// The header name `x-goog-api-client`: identifies the client library and its runtime.
+pub(crate) static X_GOOG_API_CLIENT: LazyLock<AsciiMetadataKey> =
     LazyLock::new(|| AsciiMetadataKey::from_static("x-goog-api-client"));
-/// The project billed for quota.
-pub(crate) static USER_PROJECT: LazyLock<AsciiMetadataKey> =
+/// The header name `x-goog-user-project`: the project billed for quota.
+pub(crate) static X_GOOG_USER_PROJECT: LazyLock<AsciiMetadataKey> =
     LazyLock::new(|| AsciiMetadataKey::from_static("x-goog-user-project"));
 
 /// The value of `x-goog-api-client`: `gl-rust/<rustc> grpc/<tonic> longrunning-grpc/<crate>`.
@@ -29,7 +32,8 @@ pub const API_CLIENT_VALUE: &str = concat!(
     env!("CARGO_PKG_VERSION")
 );
 
-pub(crate) static API_CLIENT_HEADER: LazyLock<AsciiMetadataValue> =
+/// [`API_CLIENT_VALUE`] as a header value.
+pub(crate) static API_CLIENT_METADATA_VALUE: LazyLock<AsciiMetadataValue> =
     LazyLock::new(|| AsciiMetadataValue::from_static(API_CLIENT_VALUE));
 
 /// The `grpc-timeout` header for `timeout`: at most 8 digits in the finest unit that fits
@@ -76,6 +80,13 @@ pub(crate) fn grpc_timeout(timeout: Duration, indexed: bool) -> AsciiMetadataVal
 /// The header name `grpc-timeout`.
 pub(crate) static GRPC_TIMEOUT: LazyLock<AsciiMetadataKey> =
     LazyLock::new(|| AsciiMetadataKey::from_static("grpc-timeout"));
+
+/// The error for a setting that cannot be sent in a header.
+pub(crate) fn not_a_header_value(setting: &str) -> Error {
+    Error::config(format!(
+        "{setting} holds bytes not allowed in a header (CR, LF, controls)"
+    ))
+}
 
 #[cfg(test)]
 mod tests {

@@ -1,5 +1,4 @@
-//! Operations, statuses and errors as JSON documents (the `lro --output json` shapes) and as
-//! short text.
+//! Operations, statuses and errors as JSON documents (the `lro --output json` shapes).
 //!
 //! ```
 //! use longrunning_grpc::pb::Operation;
@@ -10,9 +9,9 @@
 
 use base64::Engine;
 
-use crate::pb::{self, rpc};
-use crate::{Error, ErrorDetails, code_name};
-use prost::{Message, Name};
+use crate::pb::{self, rpc, type_name};
+use crate::{Error, code_name};
+use prost::Message;
 use prost_types::{Any, value::Kind};
 use serde_json::{Map, Value, json};
 
@@ -52,32 +51,9 @@ pub fn error(err: &Error) -> Value {
         "error": {
             "code": code_name(err.code()),
             "message": err.to_string(),
-            "details": details(err.details()),
+            "details": err.details().to_anys().iter().map(any).collect::<Vec<_>>(),
         }
     })
-}
-
-fn details(d: &ErrorDetails) -> Vec<Value> {
-    fn push<M: Name>(out: &mut Vec<Value>, m: &Option<M>) {
-        if let Some(m) = m
-            && let Ok(packed) = Any::from_msg(m)
-        {
-            out.push(any(&packed));
-        }
-    }
-    let mut out = Vec::new();
-    push(&mut out, &d.error_info);
-    push(&mut out, &d.retry_info);
-    push(&mut out, &d.debug_info);
-    push(&mut out, &d.quota_failure);
-    push(&mut out, &d.precondition_failure);
-    push(&mut out, &d.bad_request);
-    push(&mut out, &d.request_info);
-    push(&mut out, &d.resource_info);
-    push(&mut out, &d.help);
-    push(&mut out, &d.localized_message);
-    out.extend(d.other.iter().map(any));
-    out
 }
 
 /// An `Any`: well-known and `google.rpc` types decoded with their fields, anything else as
@@ -100,8 +76,7 @@ pub fn any(a: &Any) -> Value {
 }
 
 fn decode_known(a: &Any) -> Option<Value> {
-    let type_name = a.type_url.rsplit('/').next()?;
-    Some(match type_name {
+    Some(match type_name(&a.type_url) {
         "google.protobuf.Empty" => json!({}),
         "google.protobuf.Duration" => json!(a.to_msg::<prost_types::Duration>().ok()?.to_string()),
         "google.protobuf.Timestamp" => {
@@ -175,43 +150,4 @@ fn value_json(v: &prost_types::Value) -> Value {
         Some(Kind::StructValue(s)) => struct_json(s),
         Some(Kind::ListValue(l)) => Value::Array(l.values.iter().map(value_json).collect()),
     }
-}
-
-/// One short line for an operation: `NAME  running`, `NAME  cancelled`, …
-pub fn operation_line(op: &pb::Operation) -> String {
-    format!("{}  {}", op.name, state(op))
-}
-
-/// The state of an operation in a word or two.
-pub fn state(op: &pb::Operation) -> String {
-    if !op.done {
-        return "running".into();
-    }
-    if op.is_cancelled() {
-        return "cancelled".into();
-    }
-    match op.result() {
-        Some(Ok(response)) => format!("done ({})", short_type(&response.type_url)),
-        Some(Err(status)) => {
-            let code = tonic::Code::from_i32(status.code);
-            format!("failed ({}: {})", code_name(code), status.message)
-        }
-        None => "done".into(),
-    }
-}
-
-fn short_type(url: &str) -> &str {
-    url.rsplit('/').next().unwrap_or(url)
-}
-
-/// A few lines describing an operation, for `get` and `wait`.
-pub fn operation_text(op: &pb::Operation) -> String {
-    let mut out = format!("{}\n  state:    {}", op.name, state(op));
-    if let Some(meta) = &op.metadata {
-        out.push_str(&format!("\n  metadata: {}", any(meta)));
-    }
-    if let Some(Ok(response)) = op.result() {
-        out.push_str(&format!("\n  response: {}", any(response)));
-    }
-    out
 }

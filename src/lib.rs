@@ -50,11 +50,8 @@
 //! - [`OperationsClientBuilder::access_token`] sends a static bearer token ([`StaticToken`]).
 //! - [`OperationsClientBuilder::anonymous`] sends no credentials (the emulator, local servers).
 //!
-//! The credentials' headers are reused for a second and then asked for again (passing back
-//! the entity tag, so an unchanged token costs no copy); calls inside that second add them
-//! with no lookup at all. Google's credentials refresh a token minutes before it expires, so
-//! this sends only valid tokens; [`OperationsClientBuilder::credentials_check_interval`]
-//! changes the interval (zero asks on every call).
+//! The credentials' headers are reused for a second before they are asked for again
+//! ([`OperationsClientBuilder::credentials_check_interval`]).
 //!
 //! Credentials other than anonymous are never sent over plaintext `http://` to a host that is
 //! not loopback unless [`OperationsClientBuilder::allow_insecure`] says so. Tokens never appear
@@ -80,17 +77,16 @@
 //!
 //! # Connections
 //!
-//! By default the client opens its own HTTP/2 connections (h2, with rustls for
-//! `https://`), lazily, and reconnects when one closes; each call goes straight onto its
-//! connection, without the buffer task a tonic `Channel` adds or the two tasks per request
-//! hyper's client spawns. A request a connection refuses before it goes out (after a
-//! GOAWAY) is sent at once on a new connection. It can instead share a tonic
-//! channel with your other clients ([`OperationsClientBuilder::channel`]) or run over any
-//! tonic transport with your own tower layers in front
-//! ([`OperationsClientBuilder::build_with_service`]). Google front ends allow about 100
-//! concurrent streams per HTTP/2 connection; [`OperationsClientBuilder::connections`] spreads
-//! calls over several. TLS trusts the roots chosen by the crate's features, plus any CA given
-//! to [`OperationsClientBuilder::ca_certificate`].
+//! By default the client opens its own HTTP/2 connections (rustls for `https://`), lazily,
+//! and reconnects when one closes; a request a connection refuses before it goes out (after
+//! a GOAWAY) is sent at once on a new connection. Google front ends allow about 100
+//! concurrent streams per HTTP/2 connection; [`OperationsClientBuilder::connections`]
+//! spreads calls over several. TLS trusts the roots chosen by the crate's features, plus
+//! any CA given to [`OperationsClientBuilder::ca_certificate`].
+//!
+//! The client can instead share a tonic channel with your other clients
+//! ([`OperationsClientBuilder::channel`]) or run over any [`GrpcTransport`] with your own
+//! tower layers in front ([`OperationsClientBuilder::build_with_service`]).
 //!
 //! # The emulator in your own tests
 //!
@@ -127,6 +123,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod auth;
+mod builder;
+mod call;
 mod client;
 #[cfg(feature = "emulator")]
 #[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
@@ -138,23 +136,25 @@ mod headers;
 #[cfg(feature = "json")]
 #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
 pub mod json;
+mod list;
 mod name;
 mod operation;
 pub mod pb;
 mod retry;
 mod transport;
+mod wait;
 
-pub use auth::{AuthLayer, AuthService, CredentialsFailed, StaticToken};
-pub use client::{
-    CLOUD_PLATFORM_SCOPE, Call, DEFAULT_ENDPOINT, ListOperations, Listing, OperationsClient,
-    OperationsClientBuilder, Page,
-};
+pub use auth::{AddCredentials, AddCredentialsLayer, CredentialsFailed, StaticToken};
+pub use builder::{CLOUD_PLATFORM_SCOPE, DEFAULT_ENDPOINT, OperationsClientBuilder};
+pub use call::Call;
+pub use client::OperationsClient;
 pub use error::{Error, ErrorDetails, code_name};
 pub use headers::API_CLIENT_VALUE;
+pub use list::{ListOperations, Listing, Page};
 pub use name::{MAX_NAME_LEN, OperationName, routing_header, validate_name};
-pub use operation::{CancelOutcome, Polled};
 pub use retry::{Backoff, PollingPolicy, PollingPolicyBuilder, RetryPolicy, RetryPolicyBuilder};
-pub use transport::Transport;
+pub use transport::{GrpcTransport, Transport};
+pub use wait::{CancelOutcome, Polled};
 
 /// Re-exported so users name the same versions this crate was built with.
 pub use google_cloud_auth;

@@ -1,10 +1,10 @@
-//! Reading an [`Operation`] without touching `Any` by hand, and the outcomes of waiting.
+//! Reading an [`Operation`] without touching `Any` by hand.
 
 use prost_types::Any;
 
 use crate::Error;
 use crate::pb::rpc::Status;
-use crate::pb::{Operation, operation};
+use crate::pb::{Operation, operation, type_name};
 
 /// `google.rpc.Code.CANCELLED`.
 const CANCELLED: i32 = 1;
@@ -73,8 +73,7 @@ impl Operation {
 }
 
 fn unpack<T: prost::Name + Default>(any: &Any, what: &str, name: &str) -> Result<T, Error> {
-    let found = any.type_url.rsplit('/').next().unwrap_or_default();
-    if found != T::full_name() {
+    if type_name(&any.type_url) != T::full_name() {
         return Err(Error::decode(format!(
             "{what} is {:?}, expected {:?}",
             any.type_url,
@@ -89,86 +88,4 @@ fn unpack<T: prost::Name + Default>(any: &Any, what: &str, name: &str) -> Result
         ))
         .with_name(name)
     })
-}
-
-/// What [`crate::OperationsClient::poll_until_done`] saw last.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Polled {
-    /// The operation is done.
-    Done(Operation),
-    /// The polling deadline passed while the operation was still running.
-    StillRunning(Operation),
-}
-
-impl Polled {
-    /// The last operation seen.
-    pub fn operation(&self) -> &Operation {
-        match self {
-            Polled::Done(op) | Polled::StillRunning(op) => op,
-        }
-    }
-
-    /// The last operation seen.
-    pub fn into_operation(self) -> Operation {
-        match self {
-            Polled::Done(op) | Polled::StillRunning(op) => op,
-        }
-    }
-}
-
-/// What became of a cancel request, as confirmed by polling `GetOperation`
-/// ([`crate::OperationsClient::cancel_and_wait`]).
-#[derive(Debug)]
-pub enum CancelOutcome {
-    /// Done with error code 1 (`CANCELLED`): the cancellation took effect.
-    Cancelled(Operation),
-    /// Done with a response: the operation completed before the cancel took effect.
-    Completed(Operation),
-    /// Done with an error other than `CANCELLED`.
-    Failed(Operation),
-    /// The polling deadline passed and the operation was still running.
-    StillRunning(Operation),
-    /// The server answered the cancel with `UNIMPLEMENTED`; nothing was polled.
-    Unsupported(Error),
-}
-
-impl CancelOutcome {
-    pub(crate) fn from_polled(polled: Polled) -> Self {
-        match polled {
-            Polled::StillRunning(op) => CancelOutcome::StillRunning(op),
-            Polled::Done(op) if op.is_cancelled() => CancelOutcome::Cancelled(op),
-            Polled::Done(op) => match op.result() {
-                Some(Ok(_)) => CancelOutcome::Completed(op),
-                _ => CancelOutcome::Failed(op),
-            },
-        }
-    }
-
-    /// The last operation seen, if any was polled.
-    pub fn operation(&self) -> Option<&Operation> {
-        match self {
-            CancelOutcome::Cancelled(op)
-            | CancelOutcome::Completed(op)
-            | CancelOutcome::Failed(op)
-            | CancelOutcome::StillRunning(op) => Some(op),
-            CancelOutcome::Unsupported(_) => None,
-        }
-    }
-
-    /// Whether the cancellation took effect.
-    pub fn is_cancelled(&self) -> bool {
-        matches!(self, CancelOutcome::Cancelled(_))
-    }
-
-    /// A short lower-case word for the outcome: `cancelled`, `completed`, `failed`,
-    /// `running` or `unsupported`.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            CancelOutcome::Cancelled(_) => "cancelled",
-            CancelOutcome::Completed(_) => "completed",
-            CancelOutcome::Failed(_) => "failed",
-            CancelOutcome::StillRunning(_) => "running",
-            CancelOutcome::Unsupported(_) => "unsupported",
-        }
-    }
 }

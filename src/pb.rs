@@ -31,3 +31,15 @@ pub use generated::google::longrunning::*;
 pub mod rpc {
     pub use super::generated::google::rpc::*;
 }
+
+/// The type name of an `Any`'s type URL: what follows its last `/`.
+///
+/// ```
+/// assert_eq!(
+///     longrunning_grpc::pb::type_name("type.googleapis.com/google.rpc.ErrorInfo"),
+///     "google.rpc.ErrorInfo"
+/// );
+/// ```
+pub fn type_name(type_url: &str) -> &str {
+    type_url.rsplit('/').next().unwrap_or(type_url)
+}

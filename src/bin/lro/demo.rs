@@ -1,0 +1,147 @@
+//! `lro demo`: the whole cancel story, offline, against an in-process emulator.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use longrunning_grpc::emulator::{Completion, Emulator, OnCancel, ScriptedOperation};
+use longrunning_grpc::json as render;
+use longrunning_grpc::{CancelOutcome, OperationsClient, PollingPolicy, pb};
+use serde_json::json;
+
+use crate::global::Output;
+use crate::output::{FAILED, fail};
+
+/// Starts an emulator, scripts one operation per cancel behaviour, cancels each and shows
+/// what GetOperation confirms.
+pub async fn demo(output: Output) -> ExitCode {
+    const TOKEN: &str = "demo-token";
+    let emulator = match Emulator::builder()
+        .require_token(TOKEN)
+        .check_routing_header(true)
+        .start()
+        .await
+    {
+        Ok(emulator) => emulator,
+        Err(e) => {
+            eprintln!("error: cannot start the emulator: {e}");
+            return ExitCode::from(FAILED);
+        }
+    };
+    let name = |id: &str| format!("projects/demo/locations/global/operations/{id}");
+    let scenarios = [
+        (
+            "honours cancel",
+            ScriptedOperation::new(name("honours")).on_cancel(OnCancel::Honour),
+        ),
+        (
+            "completes anyway",
+            ScriptedOperation::new(name("completes")).on_cancel(OnCancel::CompleteAnyway),
+        ),
+        (
+            "fails while cancelling",
+            ScriptedOperation::new(name("fails"))
+                .on_cancel(OnCancel::Ignore)
+                .error(tonic::Code::Internal, "worker crashed")
+                .completion(Completion::AfterPolls(2)),
+        ),
+        (
+            "ignores cancel",
+            ScriptedOperation::new(name("ignores")).on_cancel(OnCancel::Ignore),
+        ),
+        (
+            "cannot be cancelled",
+            ScriptedOperation::new(name("unsupported")).on_cancel(OnCancel::Unsupported),
+        ),
+    ];
+    for (_, script) in &scenarios {
+        emulator.insert(script.clone());
+    }
+    let polling = PollingPolicy::builder()
+        .initial_delay(Duration::from_millis(100))
+        .max_delay(Duration::from_millis(500))
+        .deadline(Some(Duration::from_secs(2)))
+        .build();
+    let client = match polling {
+        Ok(polling) => {
+            OperationsClient::builder()
+                .endpoint(emulator.endpoint())
+                .access_token(TOKEN)
+                .polling_policy(polling)
+                .build()
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    let client = match client {
+        Ok(client) => client,
+        Err(e) => return fail(output, &e),
+    };
+
+    if output == Output::Text {
+        println!("emulator listening on {}\n", emulator.endpoint());
+        println!("cancelling five operations and confirming each with GetOperation:\n");
+    }
+    let runs = scenarios.iter().map(|(behaviour, script)| {
+        let client = client.clone();
+        let name = script.name().to_owned();
+        async move {
+            (
+                *behaviour,
+                name.clone(),
+                client.cancel_and_wait(&name).await,
+            )
+        }
+    });
+    let results = futures_util::future::join_all(runs).await;
+    let mut docs = Vec::new();
+    for (behaviour, name, result) in results {
+        let outcome = match result {
+            Ok(outcome) => outcome,
+            Err(e) => return fail(output, &e),
+        };
+        let op: Option<&pb::Operation> = outcome.operation();
+        let confirmed = match (&outcome, op.and_then(|op| op.result())) {
+            (CancelOutcome::Unsupported(e), _) => format!(
+                "CancelOperation answered {}",
+                longrunning_grpc::code_name(e.code())
+            ),
+            (_, Some(Ok(response))) => format!("done, response {}", response.type_url),
+            (_, Some(Err(status))) => format!(
+                "done, error.code = {} ({}: {})",
+                status.code,
+                longrunning_grpc::code_name(tonic::Code::from_i32(status.code)),
+                status.message
+            ),
+            (_, None) => "done = false when polling stopped".to_owned(),
+        };
+        if output == Output::Text {
+            println!(
+                "  {behaviour:<24} -> {:<11} ({confirmed})",
+                outcome.as_str()
+            );
+        }
+        docs.push(json!({
+            "name": name,
+            "behaviour": behaviour,
+            "outcome": outcome.as_str(),
+            "operation": op.map(render::operation),
+        }));
+    }
+    let journal = emulator.journal();
+    if output == Output::Text {
+        println!(
+            "\nthe emulator checked the bearer token and x-goog-request-params on all {} calls.",
+            journal.len()
+        );
+        println!(
+            "a successful cancel only means \"requested\": the outcome comes from GetOperation."
+        );
+    } else {
+        println!(
+            "{}",
+            json!({"endpoint": emulator.endpoint(), "results": docs, "calls": journal.len()})
+        );
+    }
+    emulator.shutdown().await;
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,92 @@
+//! The flags every subcommand takes, and the client they describe.
+
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use longrunning_grpc::{DEFAULT_ENDPOINT, Error, OperationsClient, PollingPolicy};
+
+/// Flags that go before or after the subcommand.
+#[derive(Args, Debug)]
+pub struct Global {
+    /// The server's URL.
+    #[arg(long, env = "LRO_ENDPOINT", default_value = DEFAULT_ENDPOINT, global = true)]
+    pub endpoint: String,
+
+    /// A bearer token to send instead of Application Default Credentials.
+    #[arg(long, env = "LRO_ACCESS_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+
+    /// Send no credentials (local servers such as `lro serve`).
+    #[arg(long, global = true)]
+    pub no_auth: bool,
+
+    /// The project billed for quota (x-goog-user-project).
+    #[arg(long, env = "GOOGLE_CLOUD_QUOTA_PROJECT", global = true)]
+    pub quota_project: Option<String>,
+
+    /// Each call's deadline in seconds, retries included.
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = seconds, global = true)]
+    pub timeout: Duration,
+
+    /// How results are printed.
+    #[arg(long, value_enum, default_value_t = Output::Text, global = true)]
+    pub output: Output,
+
+    /// Allow credentials over plaintext http:// to a host that is not loopback.
+    #[arg(long, global = true)]
+    pub allow_insecure: bool,
+
+    /// Log more to stderr (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+/// How results are printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+impl Global {
+    /// The client these flags describe.
+    pub async fn client(&self) -> Result<OperationsClient, Error> {
+        let mut builder = OperationsClient::builder()
+            .endpoint(self.endpoint.clone())
+            .timeout(self.timeout)
+            .allow_insecure(self.allow_insecure);
+        builder = if self.no_auth {
+            builder.anonymous()
+        } else if let Some(token) = &self.token {
+            builder.access_token(token.clone())
+        } else {
+            builder
+        };
+        if let Some(project) = &self.quota_project {
+            builder = builder.quota_project(project.clone());
+        }
+        builder.build().await
+    }
+}
+
+/// `client` with its polling limited to `wait`, if given.
+pub fn with_wait_timeout(client: &OperationsClient, wait: Option<Duration>) -> OperationsClient {
+    match wait {
+        Some(deadline) => {
+            let policy = PollingPolicy::builder().deadline(Some(deadline)).build();
+            // The default policy's numbers always validate; keep it if this one did not.
+            policy.map_or_else(|_| client.clone(), |p| client.with_polling_policy(p))
+        }
+        None => client.clone(),
+    }
+}
+
+pub fn seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if secs.is_nan() || secs <= 0.0 {
+        return Err(format!("{s:?} must be more than zero seconds"));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?} is too many seconds"))
+}

@@ -1,0 +1,88 @@
+//! What `lro` prints and the codes it exits with.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use longrunning_grpc::Error;
+use longrunning_grpc::json as render;
+use serde_json::json;
+
+use crate::global::Output;
+
+pub const FAILED: u8 = 1;
+pub const USAGE: u8 = 2;
+pub const UNSUPPORTED: u8 = 3;
+pub const STILL_RUNNING: u8 = 4;
+pub const ENDED_OTHERWISE: u8 = 5;
+
+/// Clap's errors, as JSON when `--output json` was asked for (help and version stay text).
+pub fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let json_wanted = std::env::args()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .any(|w| w[0] == "--output" && w[1] == "json")
+        || std::env::args().any(|a| a == "--output=json");
+    let informational = matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if json_wanted && !informational {
+        let message = e.kind().to_string();
+        let doc = json!({"error": {"code": "INVALID_ARGUMENT", "message": format!("usage: {message}"), "details": []}});
+        println!("{doc}");
+        let _ = e.print();
+        return ExitCode::from(USAGE);
+    }
+    let _ = e.print();
+    ExitCode::from(if informational { 0 } else { USAGE })
+}
+
+pub fn print(output: Output, doc: serde_json::Value, text: String) {
+    match output {
+        Output::Json => println!("{doc}"),
+        Output::Text => println!("{text}"),
+    }
+}
+
+pub fn fail(output: Output, err: &Error) -> ExitCode {
+    match output {
+        Output::Json => println!("{}", render::error(err)),
+        Output::Text => eprintln!("error: {err}"),
+    }
+    let code = if err.is_invalid_argument() || err.is_config() {
+        USAGE
+    } else if err.is_unimplemented() {
+        UNSUPPORTED
+    } else {
+        FAILED
+    };
+    ExitCode::from(code)
+}
+
+/// A spinner with elapsed time on stderr, only on a terminal and only in text mode.
+pub struct Spinner(Option<indicatif::ProgressBar>);
+
+impl Spinner {
+    pub fn start(output: Output, message: &str) -> Self {
+        if output != Output::Text || !std::io::stderr().is_terminal() {
+            return Self(None);
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
+            bar.set_style(style);
+        }
+        bar.set_message(message.to_owned());
+        bar.enable_steady_tick(Duration::from_millis(100));
+        Self(Some(bar))
+    }
+
+    pub fn finish(self) {
+        if let Some(bar) = self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,323 @@
+//! [`OperationsClientBuilder`]: every setting of a client, checked when it is built.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use google_cloud_auth::credentials::Credentials;
+use tonic::client::Grpc;
+use tonic::metadata::AsciiMetadataValue;
+use tonic::transport::Channel;
+use tower_layer::Layer;
+
+use crate::Error;
+use crate::auth::{AddCredentialsLayer, DEFAULT_CHECK_INTERVAL, StaticToken};
+use crate::client::{Config, OperationsClient, Timeout};
+use crate::headers;
+use crate::retry::{PollingPolicy, RetryPolicy};
+use crate::transport::{Connector, Endpoint, GrpcTransport, Transport};
+
+/// The default endpoint: the Gemini for Google Cloud API.
+pub const DEFAULT_ENDPOINT: &str = "https://cloudaicompanion.googleapis.com";
+
+/// The OAuth scope requested for Application Default Credentials.
+pub const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
+
+enum CredentialsChoice {
+    Default,
+    Anonymous,
+    Token(String),
+    Given(Credentials),
+}
+
+/// Builds an [`OperationsClient`]. Every setting has a default; see each method.
+#[must_use]
+pub struct OperationsClientBuilder {
+    endpoint: String,
+    credentials: CredentialsChoice,
+    quota_project: Option<String>,
+    user_agent: Option<String>,
+    timeout: Duration,
+    connect_timeout: Duration,
+    allow_insecure: bool,
+    ca_certificates: Vec<Vec<u8>>,
+    channel: Option<Channel>,
+    retry: RetryPolicy,
+    polling: PollingPolicy,
+    max_response_size: usize,
+    connections: usize,
+    credentials_check_interval: Duration,
+}
+
+impl fmt::Debug for OperationsClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let credentials = match &self.credentials {
+            CredentialsChoice::Default => "application default",
+            CredentialsChoice::Anonymous => "anonymous",
+            CredentialsChoice::Token(_) => "access token [redacted]",
+            CredentialsChoice::Given(_) => "given",
+        };
+        f.debug_struct("OperationsClientBuilder")
+            .field("endpoint", &self.endpoint)
+            .field("credentials", &credentials)
+            .field("quota_project", &self.quota_project)
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("allow_insecure", &self.allow_insecure)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for OperationsClientBuilder {
+    fn default() -> Self {
+        Self {
+            endpoint: DEFAULT_ENDPOINT.to_owned(),
+            credentials: CredentialsChoice::Default,
+            quota_project: None,
+            user_agent: None,
+            timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+            allow_insecure: false,
+            ca_certificates: Vec::new(),
+            channel: None,
+            retry: RetryPolicy::default(),
+            polling: PollingPolicy::default(),
+            max_response_size: 4 * 1024 * 1024,
+            connections: 1,
+            credentials_check_interval: DEFAULT_CHECK_INTERVAL,
+        }
+    }
+}
+
+impl OperationsClientBuilder {
+    /// The server's URL. `https://` uses TLS (rustls, port 443 unless given);
+    /// `http://` is plaintext HTTP/2, for local servers such as the emulator.
+    /// Default: `https://cloudaicompanion.googleapis.com`.
+    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = endpoint.into();
+        self
+    }
+
+    /// The credentials whose headers are sent with every call.
+    /// Default: Application Default Credentials with the `cloud-platform` scope.
+    pub fn credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = CredentialsChoice::Given(credentials);
+        self
+    }
+
+    /// Sends `authorization: Bearer <token>` with every call (see [`StaticToken`]).
+    /// Default: Application Default Credentials.
+    pub fn access_token(mut self, token: impl Into<String>) -> Self {
+        self.credentials = CredentialsChoice::Token(token.into());
+        self
+    }
+
+    /// How long the credentials' last headers are reused before the credentials are asked
+    /// again; `Duration::ZERO` asks on every call. Inside the interval a call costs no
+    /// credentials lookup at all; why that is safe is in
+    /// [`AddCredentialsLayer::check_interval`]. Default: 1 s.
+    pub fn credentials_check_interval(mut self, interval: Duration) -> Self {
+        self.credentials_check_interval = interval;
+        self
+    }
+
+    /// Sends no credentials, for local servers. Default: Application Default Credentials.
+    pub fn anonymous(mut self) -> Self {
+        self.credentials = CredentialsChoice::Anonymous;
+        self
+    }
+
+    /// The project billed for quota, sent as `x-goog-user-project`. Default: none.
+    pub fn quota_project(mut self, project: impl Into<String>) -> Self {
+        self.quota_project = Some(project.into());
+        self
+    }
+
+    /// A product token sent at the start of `user-agent`, before `longrunning-grpc/<version>`,
+    /// e.g. `my-service/1.2`. Applies to the connections the builder opens, not to
+    /// [`OperationsClientBuilder::channel`] or [`OperationsClientBuilder::build_with_service`].
+    /// Default: none (`user-agent: longrunning-grpc/<version>`).
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = Some(user_agent.into());
+        self
+    }
+
+    /// Each call's deadline, retries included, sent as `grpc-timeout`. Default: 10 s.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How long opening a connection may take: TCP, TLS and the HTTP/2 handshake. A call
+    /// that must wait for a connection also stays within its own deadline. Default: 10 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Allows credentials over plaintext `http://` to a host that is not loopback.
+    /// Default: false (such a client is refused by [`OperationsClientBuilder::build`]).
+    pub fn allow_insecure(mut self, allow: bool) -> Self {
+        self.allow_insecure = allow;
+        self
+    }
+
+    /// Trusts this CA (PEM, one or more certificates) for `https://` endpoints in addition to
+    /// the roots the crate's features choose, for private endpoints; checked by
+    /// [`OperationsClientBuilder::build`]. Default: the features' roots only.
+    pub fn ca_certificate(mut self, pem: impl AsRef<[u8]>) -> Self {
+        self.ca_certificates.push(pem.as_ref().to_vec());
+        self
+    }
+
+    /// Uses an existing tonic channel (shared with your other tonic clients) instead of
+    /// opening connections; the endpoint, TLS and connection settings are then ignored.
+    /// Default: none (the builder opens its own connections, which skip a `Channel`'s
+    /// buffer task and are cheaper per call; see [`Transport`]).
+    pub fn channel(mut self, channel: Channel) -> Self {
+        self.channel = Some(channel);
+        self
+    }
+
+    /// The retry policy of every call. Default: [`RetryPolicy::default`].
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// The polling policy of [`OperationsClient::poll_until_done`] and
+    /// [`OperationsClient::cancel_and_wait`]. Default: [`PollingPolicy::default`].
+    pub fn polling_policy(mut self, policy: PollingPolicy) -> Self {
+        self.polling = policy;
+        self
+    }
+
+    /// The largest response accepted, in bytes. Default: 4 MiB.
+    pub fn max_response_size(mut self, bytes: usize) -> Self {
+        self.max_response_size = bytes;
+        self
+    }
+
+    /// How many HTTP/2 connections calls are spread over, round-robin. Google front ends
+    /// allow about 100 concurrent streams per connection, so a backend with more calls in
+    /// flight than that wants several. The pool takes up to 1,024 calls at a time per
+    /// connection; more wait for room before their request is encoded. Ignored with
+    /// [`OperationsClientBuilder::channel`]. Default: 1.
+    pub fn connections(mut self, connections: usize) -> Self {
+        self.connections = connections;
+        self
+    }
+
+    /// Builds the client. Connections are opened lazily, on the first call; here only
+    /// Application Default Credentials may do I/O (they start fetching a token), and the
+    /// `native-roots` feature reads the system's root certificates.
+    ///
+    /// Fails on a malformed endpoint or header value, on credentials that would be sent over
+    /// plaintext to a host that is not loopback, on a `ca_certificate` that is not PEM, or on
+    /// an `https://` endpoint with no trusted root at all (no roots feature, no CA given).
+    pub async fn build(mut self) -> Result<OperationsClient, Error> {
+        let user_agent = self.user_agent_header()?;
+        match self.channel.take() {
+            Some(channel) => self.build_inner(Transport::from(channel), None),
+            None => {
+                let endpoint = Endpoint::parse(&self.endpoint)?;
+                let sends_credentials = !matches!(self.credentials, CredentialsChoice::Anonymous);
+                if !endpoint.is_tls()
+                    && sends_credentials
+                    && !self.allow_insecure
+                    && !endpoint.is_loopback()
+                {
+                    return Err(Error::config(format!(
+                        "refusing to send credentials over plaintext http:// to {}, which is \
+                         not a loopback address; use https://, anonymous credentials, or \
+                         allow_insecure(true)",
+                        endpoint.host()
+                    )));
+                }
+                let connector = Connector::new(
+                    &endpoint,
+                    &self.ca_certificates,
+                    self.connect_timeout,
+                    user_agent,
+                )?;
+                let transport = Transport::direct(connector, self.connections);
+                self.build_inner(transport, Some(endpoint))
+            }
+        }
+    }
+
+    /// Builds a client over any tonic transport (a `Channel` with your own tower layers in
+    /// front, for example). Endpoint, TLS and connection settings are ignored.
+    pub fn build_with_service<T: GrpcTransport>(
+        self,
+        service: T,
+    ) -> Result<OperationsClient<T>, Error> {
+        self.user_agent_header()?;
+        self.build_inner(service, None)
+    }
+
+    /// `user-agent` for the connections the builder opens: the user's product token, then
+    /// this crate's. Checked by every build, whichever transport it uses.
+    fn user_agent_header(&self) -> Result<http::HeaderValue, Error> {
+        let ours = concat!("longrunning-grpc/", env!("CARGO_PKG_VERSION"));
+        let value = match &self.user_agent {
+            Some(ua) => http::HeaderValue::try_from(format!("{ua} {ours}")),
+            None => Ok(http::HeaderValue::from_static(ours)),
+        };
+        value.map_err(|_| headers::not_a_header_value("user_agent"))
+    }
+
+    /// `endpoint`: the one the builder's own connections reach, whose origin requests carry
+    /// (a transport of the user's adds its own).
+    fn build_inner<T: GrpcTransport>(
+        self,
+        service: T,
+        endpoint: Option<Endpoint>,
+    ) -> Result<OperationsClient<T>, Error> {
+        let quota_project = match &self.quota_project {
+            Some(p) => Some(
+                AsciiMetadataValue::try_from(p.as_str())
+                    .map_err(|_| headers::not_a_header_value("quota_project"))?,
+            ),
+            None => None,
+        };
+        let credentials = match self.credentials {
+            // No credentials: skip the auth layer's work entirely.
+            CredentialsChoice::Anonymous => None,
+            CredentialsChoice::Token(token) => Some(Credentials::from(StaticToken::new(token)?)),
+            CredentialsChoice::Given(credentials) => Some(credentials),
+            CredentialsChoice::Default => Some(
+                google_cloud_auth::credentials::Builder::default()
+                    .with_scopes([CLOUD_PLATFORM_SCOPE])
+                    .build()
+                    .map_err(Error::credentials)?,
+            ),
+        };
+        // grpc-timeout, x-goog-request-params, x-goog-api-client, and tonic's te,
+        // content-type and user-agent; then x-goog-user-project and the credentials'.
+        let header_capacity =
+            6 + usize::from(quota_project.is_some()) + usize::from(credentials.is_some());
+        let auth = match credentials {
+            Some(credentials) => {
+                AddCredentialsLayer::with_interval(credentials, self.credentials_check_interval)
+            }
+            None => AddCredentialsLayer::anonymous(),
+        };
+        let grpc = match &endpoint {
+            Some(endpoint) => Grpc::with_origin(auth.layer(service), endpoint.origin()),
+            None => Grpc::new(auth.layer(service)),
+        }
+        .max_decoding_message_size(self.max_response_size);
+        Ok(OperationsClient {
+            grpc,
+            config: Arc::new(Config {
+                endpoint: endpoint.map(|_| self.endpoint),
+                quota_project,
+                timeout: Timeout::new(self.timeout),
+                retry: self.retry,
+                polling: self.polling,
+                header_capacity,
+            }),
+        })
+    }
+}

@@ -1,0 +1,240 @@
+//! The client and its calls of `google.longrunning.Operations`.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tonic::client::Grpc;
+use tonic::metadata::AsciiMetadataValue;
+
+use crate::auth::AddCredentials;
+use crate::builder::OperationsClientBuilder;
+use crate::call::Call;
+use crate::list::ListOperations;
+use crate::retry::{PollingPolicy, RetryPolicy};
+use crate::transport::{GrpcTransport, Transport};
+use crate::{headers, pb};
+
+/// A client for `google.longrunning.Operations`.
+///
+/// Cheap to clone (reference counts only): clone it rather than wrapping it in an `Arc`.
+/// Every call checks the name first, then sends the credentials' headers,
+/// `x-goog-request-params`, `x-goog-api-client` and (if set) `x-goog-user-project`, with the
+/// call's deadline as `grpc-timeout`. `UNAVAILABLE` is retried under the [`RetryPolicy`].
+///
+/// The transport `T` is a [`Transport`] (the HTTP/2 connections the builder opens, or the
+/// tonic `Channel` you gave it) unless built with
+/// [`OperationsClientBuilder::build_with_service`].
+#[derive(Clone)]
+pub struct OperationsClient<T = Transport> {
+    pub(crate) grpc: Grpc<AddCredentials<T>>,
+    pub(crate) config: Arc<Config>,
+}
+
+impl<T> fmt::Debug for OperationsClient<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OperationsClient")
+            .field("endpoint", &self.config.endpoint)
+            .field("quota_project", &self.config.quota_project)
+            .field("timeout", &self.config.timeout.duration())
+            .field("retry", &self.config.retry)
+            .field("polling", &self.config.polling)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A client's settings, shared by its clones; an override copies them once.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    /// The URL of the connections the builder opened; none over a transport of the user's.
+    pub(crate) endpoint: Option<String>,
+    pub(crate) quota_project: Option<AsciiMetadataValue>,
+    pub(crate) timeout: Timeout,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) polling: PollingPolicy,
+    /// Headers a request ends up with (ours, the credentials', tonic's), so its map is
+    /// allocated once at the right size instead of growing on the way.
+    pub(crate) header_capacity: usize,
+}
+
+/// Each call's deadline, with the `grpc-timeout` every first attempt sends for it, written
+/// once here.
+#[derive(Clone, Debug)]
+pub(crate) struct Timeout {
+    duration: Duration,
+    header: AsciiMetadataValue,
+}
+
+impl Timeout {
+    pub(crate) fn new(duration: Duration) -> Self {
+        Self {
+            duration,
+            header: headers::grpc_timeout(duration, true),
+        }
+    }
+
+    pub(crate) fn duration(&self) -> Duration {
+        self.duration
+    }
+
+    pub(crate) fn header(&self) -> &AsciiMetadataValue {
+        &self.header
+    }
+}
+
+impl OperationsClient {
+    /// A builder with every setting at its default.
+    pub fn builder() -> OperationsClientBuilder {
+        OperationsClientBuilder::default()
+    }
+}
+
+impl<T: GrpcTransport> OperationsClient<T> {
+    /// A copy of this client whose calls have another deadline, for one call or a few.
+    ///
+    /// ```no_run
+    /// # async fn run(client: longrunning_grpc::OperationsClient) -> Result<(), longrunning_grpc::Error> {
+    /// use std::time::Duration;
+    /// client.with_timeout(Duration::from_secs(60)).get_operation("operations/123").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_timeout(&self, timeout: Duration) -> Self {
+        self.with_config(|c| c.timeout = Timeout::new(timeout))
+    }
+
+    /// A copy of this client with another retry policy, for one call or a few.
+    pub fn with_retry_policy(&self, policy: RetryPolicy) -> Self {
+        self.with_config(|c| c.retry = policy)
+    }
+
+    /// A copy of this client with another polling policy, for one wait or a few.
+    pub fn with_polling_policy(&self, policy: PollingPolicy) -> Self {
+        self.with_config(|c| c.polling = policy)
+    }
+
+    /// A copy with its settings changed by `change` (one copy of the settings, however many
+    /// change).
+    fn with_config(&self, change: impl FnOnce(&mut Config)) -> Self {
+        let mut config = (*self.config).clone();
+        change(&mut config);
+        Self {
+            grpc: self.grpc.clone(),
+            config: Arc::new(config),
+        }
+    }
+
+    /// Asks the server to cancel an operation (`CancelOperation`).
+    ///
+    /// Success only means the request was accepted: cancellation is asynchronous and best
+    /// effort. Confirm it with [`OperationsClient::get_operation`] (done with error code 1
+    /// means cancelled) or use [`OperationsClient::cancel_and_wait`]. A server that does not
+    /// support cancellation answers `UNIMPLEMENTED` ([`Error::is_unimplemented`](crate::Error::is_unimplemented)).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), longrunning_grpc::Error> {
+    /// use longrunning_grpc::OperationsClient;
+    ///
+    /// let client = OperationsClient::builder().build().await?;
+    /// client.cancel_operation("projects/p/locations/global/operations/op-1").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn cancel_operation(&self, name: impl AsRef<str>) -> Call<()> {
+        self.call(name.as_ref(), |name| pb::CancelOperationRequest {
+            name: name.to_owned(),
+        })
+    }
+
+    /// Fetches an operation (`GetOperation`).
+    ///
+    /// ```
+    /// # use longrunning_grpc::emulator::{Emulator, ScriptedOperation};
+    /// # use longrunning_grpc::OperationsClient;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = Emulator::start().await?;
+    /// # emulator.insert(ScriptedOperation::new("projects/p/locations/l/operations/op-1"));
+    /// # let client = OperationsClient::builder().endpoint(emulator.endpoint()).anonymous().build().await?;
+    /// let op = client.get_operation("projects/p/locations/l/operations/op-1").await?;
+    /// if op.is_done() {
+    ///     println!("finished: cancelled = {}", op.is_cancelled());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn get_operation(&self, name: impl AsRef<str>) -> Call<pb::Operation> {
+        self.call(name.as_ref(), |name| pb::GetOperationRequest {
+            name: name.to_owned(),
+        })
+    }
+
+    /// Deletes an operation (`DeleteOperation`): the server forgets it.
+    ///
+    /// This does **not** cancel the operation; cancel it first if it must stop.
+    ///
+    /// ```no_run
+    /// # async fn run(client: longrunning_grpc::OperationsClient) -> Result<(), longrunning_grpc::Error> {
+    /// client.delete_operation("projects/p/locations/global/operations/op-1").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn delete_operation(&self, name: impl AsRef<str>) -> Call<()> {
+        self.call(name.as_ref(), |name| pb::DeleteOperationRequest {
+            name: name.to_owned(),
+        })
+    }
+
+    /// Waits on the server until the operation is done or `timeout` passes (`WaitOperation`),
+    /// returning the operation as it then is. Not every server implements it
+    /// ([`Error::is_unimplemented`](crate::Error::is_unimplemented)); [`OperationsClient::poll_until_done`] works everywhere.
+    ///
+    /// The call's deadline is the client's timeout plus `timeout`. Never retried.
+    ///
+    /// ```no_run
+    /// # async fn run(client: longrunning_grpc::OperationsClient) -> Result<(), longrunning_grpc::Error> {
+    /// use std::time::Duration;
+    /// let op = client
+    ///     .wait_operation("projects/p/locations/global/operations/op-1", Duration::from_secs(30))
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn wait_operation(&self, name: impl AsRef<str>, timeout: Duration) -> Call<pb::Operation> {
+        let wait = prost_types::Duration::try_from(timeout).ok();
+        self.with_config(|c| {
+            c.retry = RetryPolicy::never();
+            c.timeout = Timeout::new(c.timeout.duration().saturating_add(timeout));
+        })
+        .call(name.as_ref(), move |name| pb::WaitOperationRequest {
+            name: name.to_owned(),
+            timeout: wait,
+        })
+    }
+
+    /// Lists the operations under `parent` (`ListOperations`), e.g.
+    /// `projects/p/locations/global`. Set a filter or page size on the returned
+    /// [`ListOperations`], then read it as a stream of operations
+    /// ([`ListOperations::stream`]), a stream of pages ([`ListOperations::pages`]), one page
+    /// at a time with your own cursor ([`ListOperations::page`]), or all at once
+    /// ([`ListOperations::collect`]). Resources the server could not reach are reported in
+    /// each page's and the collected listing's `unreachable`.
+    ///
+    /// ```
+    /// # use longrunning_grpc::emulator::{Emulator, ScriptedOperation};
+    /// # use longrunning_grpc::OperationsClient;
+    /// use futures_util::TryStreamExt;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = Emulator::start().await?;
+    /// # for i in 0..5 { emulator.insert(ScriptedOperation::new(format!("projects/p/locations/l/operations/op-{i}"))); }
+    /// # let client = OperationsClient::builder().endpoint(emulator.endpoint()).anonymous().build().await?;
+    /// let running: Vec<_> = client
+    ///     .list_operations("projects/p/locations/l")
+    ///     .filter("done=false")
+    ///     .page_size(2)
+    ///     .stream()
+    ///     .try_collect()
+    ///     .await?;
+    /// assert_eq!(running.len(), 5);
+    /// # Ok(()) }
+    /// ```
+    pub fn list_operations(&self, parent: impl Into<String>) -> ListOperations<T> {
+        ListOperations::new(self.clone(), parent.into())
+    }
+}

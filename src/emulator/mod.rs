@@ -1,0 +1,173 @@
+//! An in-process `google.longrunning.Operations` server for tests: scripted operations,
+//! faithful semantics, front-end checks, fault injection and a journal of every call.
+//!
+//! It is a real tonic server on a real socket, so the code under test talks gRPC to it
+//! exactly as it would to Google.
+//!
+//! ```
+//! use longrunning_grpc::emulator::{Emulator, OnCancel, ScriptedOperation};
+//! use longrunning_grpc::{CancelOutcome, OperationsClient};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let emulator = Emulator::start().await?;
+//! emulator.insert(
+//!     ScriptedOperation::new("projects/p/locations/l/operations/build-7").on_cancel(OnCancel::Honour),
+//! );
+//!
+//! let client = OperationsClient::builder()
+//!     .endpoint(emulator.endpoint())
+//!     .anonymous()
+//!     .build()
+//!     .await?;
+//! let outcome = client.cancel_and_wait("projects/p/locations/l/operations/build-7").await?;
+//! assert!(matches!(outcome, CancelOutcome::Cancelled(_)));
+//! assert_eq!(emulator.journal().len(), 2); // one cancel, one get
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The pieces: [`ScriptedOperation`] (what an operation does), [`Fault`] (failures to
+//! inject), the journal ([`Received`]), and the server itself ([`EmulatorBuilder`],
+//! [`Emulator`]); its state is kept apart from its gRPC handlers.
+
+mod builder;
+mod fault;
+mod handler;
+mod journal;
+mod script;
+mod state;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+pub use builder::EmulatorBuilder;
+pub use fault::Fault;
+pub use journal::{Method, Received};
+pub use script::{Completion, OnCancel, ScriptedOperation};
+use state::Shared;
+
+use crate::pb;
+
+/// The page size when a `ListOperations` request asks for none.
+pub const DEFAULT_PAGE_SIZE: usize = 50;
+/// The largest page returned, whatever the request asks.
+pub const MAX_PAGE_SIZE: usize = 100;
+/// How many calls the journal keeps; older ones are dropped.
+pub const JOURNAL_LIMIT: usize = 1_000_000;
+
+/// A running in-process `google.longrunning.Operations` server. Stops when dropped or on
+/// [`Emulator::shutdown`].
+pub struct Emulator {
+    addr: SocketAddr,
+    scheme: &'static str,
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Emulator")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Emulator {
+    /// Starts an emulator on `127.0.0.1` with a free port and no front-end checks.
+    pub async fn start() -> std::io::Result<Self> {
+        Self::builder().start().await
+    }
+
+    /// A builder for an emulator with front-end checks or another address.
+    pub fn builder() -> EmulatorBuilder {
+        EmulatorBuilder::default()
+    }
+
+    /// The URL to hand to [`crate::OperationsClientBuilder::endpoint`],
+    /// e.g. `http://127.0.0.1:40123` (`https://` with [`EmulatorBuilder::tls`]).
+    pub fn endpoint(&self) -> String {
+        format!("{}://{}", self.scheme, self.addr)
+    }
+
+    /// The address the emulator listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Adds (or replaces) an operation. It starts running now.
+    pub fn insert(&self, op: ScriptedOperation) {
+        self.shared.lock().insert(op);
+        self.shared.changed.notify_waiters();
+    }
+
+    /// The operation as a client would now see it (without counting as a poll).
+    pub fn operation(&self, name: &str) -> Option<pb::Operation> {
+        let mut state = self.shared.lock();
+        let op = state.op_mut(name).ok()?;
+        op.refresh(Instant::now());
+        Some(op.snapshot())
+    }
+
+    /// Every call received so far, oldest first.
+    pub fn journal(&self) -> Vec<Received> {
+        self.shared.lock().journal.iter().cloned().collect()
+    }
+
+    /// How many calls of `method` were received.
+    pub fn count(&self, method: Method) -> usize {
+        self.shared
+            .lock()
+            .journal
+            .iter()
+            .filter(|c| c.method == method)
+            .count()
+    }
+
+    /// Forgets the calls received so far.
+    pub fn clear_journal(&self) {
+        self.shared.lock().journal.clear();
+    }
+
+    /// Queues a fault: the next matching calls fail with its status. Faults apply in the
+    /// order queued.
+    pub fn inject(&self, fault: Fault) {
+        self.shared.lock().inject(fault);
+    }
+
+    /// Resources reported in `unreachable` on the first page of a `ListOperations` that asks
+    /// for `return_partial_success`. Default: none.
+    pub fn set_unreachable(&self, unreachable: Vec<String>) {
+        self.shared.lock().unreachable = unreachable;
+    }
+
+    /// Delays every answer by `latency`. Default: none.
+    pub fn set_latency(&self, latency: Duration) {
+        self.shared.lock().latency = latency;
+    }
+
+    /// Stops accepting calls, lets calls in progress finish, and waits for the server task.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! The rustls client configuration for `https://` endpoints.
+
+use std::sync::Arc;
+
+use tokio_rustls::rustls::crypto::{CryptoProvider, aws_lc_rs};
+use tokio_rustls::rustls::pki_types::CertificateDer;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+
+use crate::Error;
+
+/// rustls with the roots the crate's features choose plus `ca_certificates` (PEM), and ALPN
+/// `h2`. The process's default crypto provider if one is installed, else aws-lc-rs.
+pub(super) fn client_config(
+    ca_certificates: &[Vec<u8>],
+    url: &str,
+) -> Result<Arc<ClientConfig>, Error> {
+    let mut roots = RootCertStore::empty();
+    #[cfg(feature = "webpki-roots")]
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    #[cfg(feature = "native-roots")]
+    {
+        let native = rustls_native_certs::load_native_certs();
+        for error in &native.errors {
+            tracing::debug!(%error, "reading the system's root certificates");
+        }
+        roots.add_parsable_certificates(native.certs);
+    }
+    for pem in ca_certificates {
+        let mut found = false;
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert =
+                cert.map_err(|e| Error::config(format!("ca_certificate is not valid PEM: {e}")))?;
+            roots.add(cert).map_err(|e| {
+                Error::config(format!("ca_certificate cannot be used as a root: {e}"))
+            })?;
+            found = true;
+        }
+        if !found {
+            return Err(Error::config("ca_certificate holds no PEM certificate"));
+        }
+    }
+    if roots.is_empty() {
+        return Err(Error::config(format!(
+            "no trusted root certificates for {url}: enable the webpki-roots or \
+             native-roots feature, or give ca_certificate"
+        )));
+    }
+    let provider = CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(aws_lc_rs::default_provider()));
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::config(format!("TLS setup for {url:?}: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Arc::new(config))
+}
