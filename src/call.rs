@@ -188,9 +188,7 @@ async fn send<T: GrpcTransport, M: Rpc>(
     grpc: &mut Grpc<AddCredentials<T>>,
     mut request: tonic::Request<M>,
 ) -> Result<tonic::Response<M::Reply>, tonic::Status> {
-    grpc.ready()
-        .await
-        .map_err(tonic::Status::from_error)?;
+    grpc.ready().await.map_err(tonic::Status::from_error)?;
     request
         .extensions_mut()
         .insert(tonic::GrpcMethod::new(SERVICE, M::METHOD));
