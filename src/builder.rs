@@ -15,7 +15,7 @@ use crate::auth::{AddCredentialsLayer, DEFAULT_CHECK_INTERVAL, StaticToken};
 use crate::client::{Config, OperationsClient, Timeout};
 use crate::headers;
 use crate::retry::{PollingPolicy, RetryPolicy};
-use crate::transport::{Connector, Endpoint, GrpcTransport, Transport};
+use crate::transport::{CheckResponses, Connector, Endpoint, GrpcTransport, Transport};
 
 /// The default endpoint: the Gemini for Google Cloud API.
 pub const DEFAULT_ENDPOINT: &str = "https://cloudaicompanion.googleapis.com";
@@ -303,9 +303,10 @@ impl OperationsClientBuilder {
             }
             None => AddCredentialsLayer::anonymous(),
         };
+        let checked = CheckResponses::new(service);
         let grpc = match &endpoint {
-            Some(endpoint) => Grpc::with_origin(auth.layer(service), endpoint.origin()),
-            None => Grpc::new(auth.layer(service)),
+            Some(endpoint) => Grpc::with_origin(auth.layer(checked), endpoint.origin()),
+            None => Grpc::new(auth.layer(checked)),
         }
         .max_decoding_message_size(self.max_response_size);
         Ok(OperationsClient {

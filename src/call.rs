@@ -23,7 +23,7 @@ use crate::client::{Config, OperationsClient};
 use crate::error::code_name;
 use crate::name::{routing_header_bytes, validate_name};
 use crate::retry::later;
-use crate::transport::GrpcTransport;
+use crate::transport::{CheckResponses, GrpcTransport, NotGrpc};
 use crate::{Error, headers, pb};
 
 /// The gRPC service every method belongs to.
@@ -91,7 +91,7 @@ impl<T: GrpcTransport> OperationsClient<T> {
 }
 
 async fn attempts<T: GrpcTransport, M: Rpc>(
-    mut grpc: Grpc<AddCredentials<T>>,
+    mut grpc: Grpc<AddCredentials<CheckResponses<T>>>,
     config: Arc<Config>,
     name: String,
     make: impl Fn(&str) -> M,
@@ -185,7 +185,7 @@ async fn attempts<T: GrpcTransport, M: Rpc>(
 /// Sends one attempt's request on `grpc` (what the generated stub's method does, for any
 /// method).
 async fn send<T: GrpcTransport, M: Rpc>(
-    grpc: &mut Grpc<AddCredentials<T>>,
+    grpc: &mut Grpc<AddCredentials<CheckResponses<T>>>,
     mut request: tonic::Request<M>,
 ) -> Result<tonic::Response<M::Reply>, tonic::Status> {
     grpc.ready().await.map_err(tonic::Status::from_error)?;
@@ -227,6 +227,10 @@ fn classify(status: tonic::Status, deadline: Instant, timeout: Duration) -> Erro
     while let Some(err) = source {
         if let Some(failed) = err.downcast_ref::<CredentialsFailed>() {
             return Error::credentials(failed.0.clone());
+        }
+        // The server's answer, in HTTP rather than gRPC: a status like any other.
+        if err.is::<NotGrpc>() {
+            return Error::status(status);
         }
         source = err.source();
     }

@@ -12,7 +12,7 @@ use crate::builder::OperationsClientBuilder;
 use crate::call::Call;
 use crate::list::ListOperations;
 use crate::retry::{PollingPolicy, RetryPolicy};
-use crate::transport::{GrpcTransport, Transport};
+use crate::transport::{CheckResponses, GrpcTransport, Transport};
 use crate::{headers, pb};
 
 /// A client for `google.longrunning.Operations`.
@@ -27,7 +27,7 @@ use crate::{headers, pb};
 /// [`OperationsClientBuilder::build_with_service`].
 #[derive(Clone)]
 pub struct OperationsClient<T = Transport> {
-    pub(crate) grpc: Grpc<AddCredentials<T>>,
+    pub(crate) grpc: Grpc<AddCredentials<CheckResponses<T>>>,
     pub(crate) config: Arc<Config>,
 }
 

@@ -17,11 +17,13 @@
 //!
 //! The pieces: [`connect`] (the endpoint, TCP, TLS from [`tls`], the HTTP/2 handshake) →
 //! [`pool`] (slots, shared connect attempts, reconnects) → [`connection`] (one request on
-//! one connection) → [`status`] (failures as gRPC statuses).
+//! one connection) → [`status`] (failures as gRPC statuses); and, on every transport,
+//! [`response`] (answers that are not gRPC, and status headers tonic would panic on).
 
 mod connect;
 mod connection;
 mod pool;
+mod response;
 mod status;
 mod tls;
 
@@ -42,6 +44,7 @@ use tower_service::Service;
 
 pub(crate) use connect::{Connector, Endpoint};
 use pool::{Pool, Slot};
+pub(crate) use response::{CheckResponses, NotGrpc};
 use status::status;
 
 use crate::error::BoxError;

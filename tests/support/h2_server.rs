@@ -1,0 +1,103 @@
+//! A raw HTTP/2 server (h2 itself, no gRPC library) answering every request with one
+//! scripted answer, so tests can send what a gRPC server never would.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+
+/// What the server answers.
+#[derive(Clone, Debug, Default)]
+pub struct Answer {
+    pub status: u16,
+    /// Response headers (`content-type` included, when wanted).
+    pub headers: Vec<(&'static str, &'static str)>,
+    pub body: Vec<u8>,
+    /// Trailers after the body, if any.
+    pub trailers: Option<Vec<(&'static str, &'static str)>>,
+}
+
+impl Answer {
+    /// A gRPC answer with no message and these trailers.
+    pub fn grpc_trailers(trailers: Vec<(&'static str, &'static str)>) -> Self {
+        Self {
+            status: 200,
+            headers: vec![("content-type", "application/grpc")],
+            body: Vec::new(),
+            trailers: Some(trailers),
+        }
+    }
+
+    /// A trailers-only gRPC answer: the status in the headers, no body.
+    pub fn trailers_only(headers: Vec<(&'static str, &'static str)>) -> Self {
+        let mut all = vec![("content-type", "application/grpc")];
+        all.extend(headers);
+        Self {
+            status: 200,
+            headers: all,
+            body: Vec::new(),
+            trailers: None,
+        }
+    }
+
+    /// An HTTP error page.
+    pub fn http(status: u16, content_type: &'static str, body: &str) -> Self {
+        Self {
+            status,
+            headers: vec![("content-type", content_type)],
+            body: body.as_bytes().to_vec(),
+            trailers: None,
+        }
+    }
+}
+
+fn header_map(pairs: &[(&'static str, &'static str)]) -> http::HeaderMap {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            (
+                http::HeaderName::from_static(k),
+                http::HeaderValue::from_static(v),
+            )
+        })
+        .collect()
+}
+
+/// Serves `answer` on 127.0.0.1:0; the counter counts the requests received.
+pub async fn serve(answer: Answer) -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counted = requests.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let answer = answer.clone();
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                let Ok(mut connection) = h2::server::handshake(socket).await else {
+                    return;
+                };
+                while let Some(Ok((_, mut respond))) = connection.accept().await {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    let mut response = http::Response::builder().status(answer.status);
+                    *response.headers_mut().unwrap() = header_map(&answer.headers);
+                    let response = response.body(()).unwrap();
+                    let ends_here = answer.body.is_empty() && answer.trailers.is_none();
+                    let Ok(mut send) = respond.send_response(response, ends_here) else {
+                        continue;
+                    };
+                    if !answer.body.is_empty() {
+                        let last = answer.trailers.is_none();
+                        let _ = send.send_data(Bytes::from(answer.body.clone()), last);
+                    }
+                    if let Some(trailers) = &answer.trailers {
+                        let _ = send.send_trailers(header_map(trailers));
+                    }
+                }
+            });
+        }
+    });
+    (addr, requests)
+}
