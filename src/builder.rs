@@ -1,6 +1,8 @@
 //! [`OperationsClientBuilder`]: every setting of a client, checked when it is built.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +17,9 @@ use crate::auth::{AddCredentialsLayer, DEFAULT_CHECK_INTERVAL, StaticToken};
 use crate::client::{Config, OperationsClient, Timeout};
 use crate::headers;
 use crate::retry::{PollingPolicy, RetryPolicy};
-use crate::transport::{CheckResponses, Connector, Endpoint, GrpcTransport, Transport};
+use crate::transport::{
+    CheckResponses, Connector, Endpoint, GrpcTransport, Keepalive, Settings, Transport,
+};
 
 /// The default endpoint: the Gemini for Google Cloud API.
 pub const DEFAULT_ENDPOINT: &str = "https://cloudaicompanion.googleapis.com";
@@ -47,6 +51,11 @@ pub struct OperationsClientBuilder {
     max_response_size: usize,
     connections: usize,
     credentials_check_interval: Duration,
+    keepalive_interval: Option<Duration>,
+    keepalive_timeout: Duration,
+    keepalive_while_idle: bool,
+    tcp_keepalive: Option<Duration>,
+    resolve: HashMap<String, Vec<SocketAddr>>,
 }
 
 impl fmt::Debug for OperationsClientBuilder {
@@ -85,6 +94,11 @@ impl Default for OperationsClientBuilder {
             max_response_size: 4 * 1024 * 1024,
             connections: 1,
             credentials_check_interval: DEFAULT_CHECK_INTERVAL,
+            keepalive_interval: None,
+            keepalive_timeout: Duration::from_secs(20),
+            keepalive_while_idle: false,
+            tcp_keepalive: None,
+            resolve: HashMap::new(),
         }
     }
 }
@@ -208,6 +222,54 @@ impl OperationsClientBuilder {
         self
     }
 
+    /// Sends an HTTP/2 ping on each connection this often, and closes a connection whose
+    /// ping goes unanswered for [`keepalive_timeout`](Self::keepalive_timeout); only while
+    /// calls are in flight unless [`keepalive_while_idle`](Self::keepalive_while_idle).
+    ///
+    /// Not needed to notice a dead connection: when a call's deadline passes on a
+    /// connection that has received nothing since the call went out, the client pings it
+    /// once and replaces it if no ack comes within 4 s. Google front ends answer pings more
+    /// frequent than about once a minute with `GOAWAY ENHANCE_YOUR_CALM`, so keep this at
+    /// 60 s or more for them. Default: none.
+    pub fn keepalive_interval(mut self, interval: Duration) -> Self {
+        self.keepalive_interval = Some(interval);
+        self
+    }
+
+    /// How long a keepalive ping may go unanswered before the connection is closed.
+    /// Default: 20 s.
+    pub fn keepalive_timeout(mut self, timeout: Duration) -> Self {
+        self.keepalive_timeout = timeout;
+        self
+    }
+
+    /// Sends keepalive pings also while no call is in flight. Default: false.
+    pub fn keepalive_while_idle(mut self, while_idle: bool) -> Self {
+        self.keepalive_while_idle = while_idle;
+        self
+    }
+
+    /// Has the system send TCP keepalive probes after a connection has been idle this
+    /// long. Default: none.
+    pub fn tcp_keepalive(mut self, idle: Option<Duration>) -> Self {
+        self.tcp_keepalive = idle;
+        self
+    }
+
+    /// Connects to these addresses for `host` instead of asking DNS (as curl's
+    /// `--resolve`); the URL's host still names the server for TLS and `:authority`.
+    /// With addresses of both families, Happy Eyeballs tries the first one's family first.
+    /// Default: DNS for every host.
+    pub fn resolve(
+        mut self,
+        host: impl Into<String>,
+        addrs: impl IntoIterator<Item = SocketAddr>,
+    ) -> Self {
+        self.resolve
+            .insert(host.into(), addrs.into_iter().collect());
+        self
+    }
+
     /// Builds the client. Connections are opened lazily, on the first call; here only
     /// Application Default Credentials may do I/O (they start fetching a token), and the
     /// `native-roots` feature reads the system's root certificates.
@@ -234,12 +296,20 @@ impl OperationsClientBuilder {
                         endpoint.host()
                     )));
                 }
-                let connector = Connector::new(
-                    &endpoint,
-                    &self.ca_certificates,
-                    self.connect_timeout,
+                let settings = Settings {
+                    connect_timeout: self.connect_timeout,
                     user_agent,
-                )?;
+                    keepalive: self.keepalive_interval.map(|interval| Keepalive {
+                        interval,
+                        timeout: self.keepalive_timeout,
+                        while_idle: self.keepalive_while_idle,
+                    }),
+                    tcp_keepalive: self.tcp_keepalive,
+                    resolve: Arc::new(std::mem::take(&mut self.resolve)),
+                    #[cfg(test)]
+                    first_stream_id: None,
+                };
+                let connector = Connector::new(&endpoint, &self.ca_certificates, settings)?;
                 let transport = Transport::direct(connector, self.connections);
                 self.build_inner(transport, Some(endpoint))
             }

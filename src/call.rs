@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use http::uri::PathAndQuery;
 use tokio::time::Instant;
+use tonic::Code;
 use tonic::client::Grpc;
 use tonic::metadata::{AsciiMetadataValue, MetadataMap};
 use tracing::Instrument;
@@ -23,7 +24,7 @@ use crate::client::{Config, OperationsClient};
 use crate::error::code_name;
 use crate::name::{routing_header_bytes, validate_name};
 use crate::retry::later;
-use crate::transport::{CheckResponses, GrpcTransport, NotGrpc};
+use crate::transport::{CheckResponses, GrpcTransport, NotGrpc, cause_of};
 use crate::{Error, headers, pb};
 
 /// The gRPC service every method belongs to.
@@ -154,11 +155,12 @@ async fn attempts<T: GrpcTransport, M: Rpc>(
             tracing::debug!(latency = ?start.elapsed(), "call failed");
             fail(error)
         };
-        let retryable = config.retry.retries(code) && !error.is_credentials();
+        let retryable =
+            config.retry.retries(code) && !error.is_credentials() && !error.is_permanent();
         if !retryable || attempt >= config.retry.max_attempts() {
             return give_up(error);
         }
-        let delay = match error.details().retry_delay() {
+        let mut delay = match error.details().retry_delay() {
             Some(delay) => delay,
             None => backoff
                 // Boxed: only calls that retry pay for the schedule's space.
@@ -166,6 +168,10 @@ async fn attempts<T: GrpcTransport, M: Rpc>(
                 .next()
                 .unwrap_or_default(),
         };
+        // A connection backing off cannot be reached before it tries again.
+        if let Some(retry_at) = error.retry_at() {
+            delay = delay.max(retry_at.saturating_duration_since(Instant::now()));
+        }
         if later(Instant::now(), delay) >= deadline {
             tracing::debug!(?delay, "no time left to retry");
             return give_up(error);
@@ -239,7 +245,14 @@ fn classify(status: tonic::Status, deadline: Instant, timeout: Duration) -> Erro
         if Instant::now() >= deadline {
             return Error::deadline(timeout);
         }
-        return Error::transport(status);
+        let cause = cause_of(&status);
+        // A failure of someone else's transport with no code of its own is a connection
+        // that failed.
+        let code = match status.code() {
+            Code::Unknown => Code::Unavailable,
+            code => code,
+        };
+        return Error::transport(code, cause.words, cause.permanent, cause.retry_at, status);
     }
     Error::status(status)
 }

@@ -45,14 +45,28 @@ enum Kind {
     Config(String),
     /// The credentials could not produce headers.
     Credentials,
-    /// The connection failed (refused, reset, TLS, …).
-    Transport,
+    /// The connection failed (refused, reset, TLS, …), or the request could not be
+    /// completed on it.
+    Transport(Box<TransportInfo>),
     /// The call's deadline passed.
     Deadline(Duration),
     /// The server answered with a non-OK status.
     Status(Box<StatusInfo>),
     /// A response could not be decoded (e.g. an `Any` of an unexpected type).
     Decode(String),
+}
+
+struct TransportInfo {
+    /// The code gRPC gives the failure: UNAVAILABLE for a connection that failed or ended,
+    /// or the code of the reason a stream was reset.
+    code: Code,
+    /// What happened, in words.
+    cause: String,
+    /// Trying again cannot help (a certificate for another name, a server without
+    /// HTTP/2): not retried.
+    permanent: bool,
+    /// Trying again before then cannot help (a connection backoff is under way).
+    retry_at: Option<tokio::time::Instant>,
 }
 
 struct StatusInfo {
@@ -81,8 +95,22 @@ impl Error {
         Self::new(Kind::Credentials).with_source(source)
     }
 
-    pub(crate) fn transport(source: impl Into<BoxError>) -> Self {
-        Self::new(Kind::Transport).with_source(source)
+    /// A transport failure with the code gRPC gives it and its cause in words; `source`
+    /// keeps the underlying errors.
+    pub(crate) fn transport(
+        code: Code,
+        cause: String,
+        permanent: bool,
+        retry_at: Option<tokio::time::Instant>,
+        source: impl Into<BoxError>,
+    ) -> Self {
+        let info = TransportInfo {
+            code,
+            cause,
+            permanent,
+            retry_at,
+        };
+        Self::new(Kind::Transport(Box::new(info))).with_source(source)
     }
 
     pub(crate) fn deadline(after: Duration) -> Self {
@@ -133,13 +161,14 @@ impl Error {
     /// The gRPC code that best describes the error.
     ///
     /// A server status gives its own code; invalid input gives `InvalidArgument`, transport
-    /// failures `Unavailable`, deadlines `DeadlineExceeded`, credentials failures
+    /// failures the code gRPC gives them (`Unavailable` for a connection that failed or
+    /// ended), deadlines `DeadlineExceeded`, credentials failures
     /// `Unauthenticated`, undecodable responses `Internal`.
     pub fn code(&self) -> Code {
         match &self.inner.kind {
             Kind::InvalidArgument(_) | Kind::Config(_) => Code::InvalidArgument,
             Kind::Credentials => Code::Unauthenticated,
-            Kind::Transport => Code::Unavailable,
+            Kind::Transport(t) => t.code,
             Kind::Deadline(_) => Code::DeadlineExceeded,
             Kind::Status(s) => s.code,
             Kind::Decode(_) => Code::Internal,
@@ -192,7 +221,22 @@ impl Error {
 
     /// The connection failed before a gRPC status was received.
     pub fn is_transport(&self) -> bool {
-        matches!(self.inner.kind, Kind::Transport)
+        matches!(self.inner.kind, Kind::Transport(_))
+    }
+
+    /// When a retry can next hope to connect (the end of a connection backoff).
+    pub(crate) fn retry_at(&self) -> Option<tokio::time::Instant> {
+        match &self.inner.kind {
+            Kind::Transport(t) => t.retry_at,
+            _ => None,
+        }
+    }
+
+    /// Trying again cannot help: the server's certificate is not valid for its name or not
+    /// trusted, or the server does not speak HTTP/2. Such errors are never retried, whatever
+    /// their code.
+    pub fn is_permanent(&self) -> bool {
+        matches!(&self.inner.kind, Kind::Transport(t) if t.permanent)
     }
 
     /// The call's deadline passed (locally, or the server said `DEADLINE_EXCEEDED`).
@@ -225,8 +269,8 @@ impl Error {
         self.is_status() && self.code() == Code::PermissionDenied
     }
 
-    /// Whether the default retry policy would retry this error: `UNAVAILABLE`, including
-    /// connection failures.
+    /// The code is `UNAVAILABLE` (connection failures included), which the default retry
+    /// policy retries unless the error [is permanent](Error::is_permanent).
     pub fn is_unavailable(&self) -> bool {
         self.code() == Code::Unavailable
     }
@@ -245,7 +289,7 @@ impl fmt::Display for Error {
             Kind::InvalidArgument(why) => write!(f, "invalid argument: {why}")?,
             Kind::Config(why) => write!(f, "invalid client configuration: {why}")?,
             Kind::Credentials => f.write_str("credentials error")?,
-            Kind::Transport => f.write_str("transport error")?,
+            Kind::Transport(t) => write!(f, "{}: {}", code_words(t.code), t.cause)?,
             Kind::Deadline(after) => write!(f, "deadline of {after:?} exceeded")?,
             Kind::Status(s) => {
                 write!(f, "server returned {}", code_name(s.code))?;
@@ -261,7 +305,7 @@ impl fmt::Display for Error {
         if let Some(name) = &self.inner.name {
             write!(f, " for {name:?}")?;
         }
-        if matches!(self.inner.kind, Kind::Credentials | Kind::Transport)
+        if matches!(self.inner.kind, Kind::Credentials)
             && let Some(source) = &self.inner.source
         {
             write!(f, ": {source}")?;
@@ -289,6 +333,11 @@ impl StdError for Error {
             .as_deref()
             .map(|e| e as &(dyn StdError + 'static))
     }
+}
+
+/// A code as words for a sentence: `unavailable`, `deadline exceeded`.
+fn code_words(code: Code) -> String {
+    code_name(code).to_ascii_lowercase().replace('_', " ")
 }
 
 /// The canonical upper-case name of a gRPC code, e.g. `PERMISSION_DENIED`.

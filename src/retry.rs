@@ -154,6 +154,8 @@ pub(crate) enum Jitter {
     Full,
     /// Uniform in `[backoff / 2, backoff]`: never close to zero, so polls cannot bunch up.
     Half,
+    /// Uniform in `[backoff × (1 − j), backoff × (1 + j)]`, as gRPC's connection backoff.
+    Proportional(f64),
 }
 
 /// An exponential schedule of delays.
@@ -223,6 +225,10 @@ impl Iterator for Backoff {
             Jitter::None => base,
             Jitter::Full => Duration::from_millis(self.rng.u64(0..=millis)),
             Jitter::Half => Duration::from_millis(self.rng.u64(millis.div_ceil(2)..=millis)),
+            Jitter::Proportional(j) => {
+                let factor = 1.0 + j * (self.rng.f64() * 2.0 - 1.0);
+                Duration::try_from_secs_f64(base.as_secs_f64() * factor).unwrap_or(base)
+            }
         })
     }
 }
@@ -342,6 +348,19 @@ impl PollingPolicyBuilder {
 
 /// `from + after`, or about thirty years from `from` when that would overflow the clock: a
 /// huge timeout, polling deadline or server-sent `RetryInfo` must not panic.
+/// gRPC's connection backoff (`doc/connection-backoff.md`): 1 s, growing by 1.6 up to
+/// 120 s, each delay within ± 20 %.
+pub(crate) fn connection_backoff() -> Backoff {
+    Schedule {
+        initial: Duration::from_secs(1),
+        max: Duration::from_secs(120),
+        multiplier: 1.6,
+        jitter: Jitter::Proportional(0.2),
+        seed: None,
+    }
+    .iter()
+}
+
 pub(crate) fn later(from: tokio::time::Instant, after: Duration) -> tokio::time::Instant {
     const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
     from.checked_add(after)

@@ -88,19 +88,40 @@ async fn a_tls_handshake_that_stalls_is_cut_by_the_connect_timeout() {
     held.abort();
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn a_burst_beyond_1024_calls_per_connection_waits_for_room() {
-    // The server would take all 1,500 at once and holds each for a while; only the
-    // client's bound holds some back. On paused time the holds end only once every call
-    // that can reach the server has.
-    let (addr, held) = holding_server::serve(Duration::from_millis(400), 4096).await;
+    // The server would take all 1,500 at once and holds each until the gate opens; only
+    // the client's bound holds some back.
+    let (addr, held, gate) = holding_server::serve(4096).await;
     let client = support::builder_at(addr)
-        .timeout(Duration::from_secs(30))
+        .timeout(Duration::from_secs(60))
         .build()
         .await
         .unwrap();
+    let calls: Vec<_> = (0..1500)
+        .map(|_| tokio::spawn(client.get_operation(op("op-1"))))
+        .collect();
 
-    get_all_at_once(&client, "op-1", 1500).await;
+    // Counted, not timed: the test task yields (so the runtime never idles) until the
+    // server holds 1,024, then yields many more times, which would let any further
+    // request in, before the gate opens.
+    let bound = std::time::Instant::now();
+    while held.in_hand() < 1024 {
+        assert!(
+            bound.elapsed() < Duration::from_secs(60),
+            "only {} arrived",
+            held.in_hand()
+        );
+        tokio::task::yield_now().await;
+    }
+    for _ in 0..20_000 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(held.in_hand(), 1024, "calls in the server's hands at once");
+    gate.open();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
 
     assert_eq!(held.answered(), 1500);
     assert_eq!(held.peak(), 1024, "calls in the server's hands at once");

@@ -1,18 +1,25 @@
-//! Reaching the server: the endpoint URL, TCP, TLS, and the HTTP/2 handshake.
+//! Reaching the server: the endpoint URL, TCP (hyper-util's `HttpConnector`: every address,
+//! Happy Eyeballs, keepalive), TLS with ALPN `h2`, and the HTTP/2 handshake.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use http::{HeaderValue, Uri};
-use tokio::net::TcpStream;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::dns::{GaiResolver, Name};
+use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::ServerName;
 use tonic::Code;
+use tower_service::Service;
 
 use super::connection::{Conn, http2};
-use super::status::status;
+use super::status::{lowercase_first, status_retry_at};
 use super::tls;
 use crate::Error;
 use crate::error::BoxError;
@@ -69,21 +76,50 @@ impl Endpoint {
     }
 }
 
+/// How each new connection is set up: everything but the address and TLS.
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub(crate) connect_timeout: Duration,
+    pub(crate) user_agent: HeaderValue,
+    /// Periodic HTTP/2 pings; none by default.
+    pub(crate) keepalive: Option<Keepalive>,
+    /// TCP keepalive probes after this much idleness; none by default.
+    pub(crate) tcp_keepalive: Option<Duration>,
+    /// Addresses to connect to for a host instead of asking DNS.
+    pub(crate) resolve: Arc<HashMap<String, Vec<SocketAddr>>>,
+    /// The first stream id of each connection (tests use up the ids).
+    #[cfg(test)]
+    pub(crate) first_stream_id: Option<u32>,
+}
+
+/// Periodic HTTP/2 keepalive pings (see `OperationsClientBuilder::keepalive_interval`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Keepalive {
+    pub(crate) interval: Duration,
+    pub(crate) timeout: Duration,
+    pub(crate) while_idle: bool,
+}
+
+/// How long Happy Eyeballs (RFC 8305) gives the preferred address family before it tries
+/// the other one too: hyper-util's default, the RFC's recommendation.
+const HAPPY_EYEBALLS: Duration = Duration::from_millis(300);
+
 /// How to reach the server: address, TLS, and the settings of each new connection.
 #[derive(Clone)]
 pub(crate) struct Connector {
-    host: Arc<str>,
-    port: u16,
+    /// `http://host:port`, what hyper-util's connector resolves and connects to.
+    tcp_uri: Uri,
+    /// `host:port`, for messages.
+    target: Arc<str>,
+    tcp: HttpConnector<Resolver>,
     tls: Option<(TlsConnector, ServerName<'static>)>,
-    connect_timeout: Duration,
-    user_agent: HeaderValue,
+    settings: Settings,
 }
 
 impl fmt::Debug for Connector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connector")
-            .field("host", &self.host)
-            .field("port", &self.port)
+            .field("target", &self.target)
             .field("tls", &self.tls.is_some())
             .finish_non_exhaustive()
     }
@@ -95,8 +131,7 @@ impl Connector {
     pub(crate) fn new(
         endpoint: &Endpoint,
         ca_certificates: &[Vec<u8>],
-        connect_timeout: Duration,
-        user_agent: HeaderValue,
+        settings: Settings,
     ) -> Result<Self, Error> {
         let host = endpoint.host();
         let tls = if endpoint.is_tls() {
@@ -118,38 +153,61 @@ impl Connector {
             .uri
             .port_u16()
             .unwrap_or(if tls.is_some() { 443 } else { 80 });
+        let authority = match endpoint.uri.host() {
+            Some(host) => format!("{host}:{port}"),
+            None => return Err(Error::config("endpoint has no host")),
+        };
+        let tcp_uri = Uri::try_from(format!("http://{authority}")).map_err(|_| {
+            Error::config(format!("endpoint {:?} is not a valid URL", endpoint.url))
+        })?;
+        // Every resolved address is tried, with Happy Eyeballs between the families; the
+        // connect timeout is shared among the addresses of one family, so one that hangs
+        // does not use it all.
+        let mut tcp = HttpConnector::new_with_resolver(Resolver {
+            overrides: settings.resolve.clone(),
+        });
+        tcp.set_nodelay(true);
+        tcp.set_happy_eyeballs_timeout(Some(HAPPY_EYEBALLS));
+        tcp.set_connect_timeout(Some(settings.connect_timeout));
+        tcp.set_keepalive(settings.tcp_keepalive);
         Ok(Self {
-            host: host.into(),
-            port,
+            tcp_uri,
+            target: authority.into(),
+            tcp,
             tls,
-            connect_timeout,
-            user_agent,
+            settings,
         })
     }
 
     /// The `user-agent` every request on these connections carries.
     pub(super) fn user_agent(&self) -> &HeaderValue {
-        &self.user_agent
+        &self.settings.user_agent
     }
 
-    /// TCP (no Nagle), then TLS with ALPN `h2` for `https://`, then the HTTP/2 handshake,
-    /// all within the connect timeout; the connection's task is spawned on the runtime and
-    /// ends when the last handle to it is dropped or the server closes it.
+    /// `host:port`.
+    pub(super) fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// TCP (every address, Happy Eyeballs, no Nagle), then TLS with ALPN `h2` for
+    /// `https://`, then the HTTP/2 handshake, all within the connect timeout; the
+    /// connection's task is spawned on the runtime and ends when the last handle to it is
+    /// dropped, the server closes it, or it is retired.
     pub(super) async fn connect(&self) -> Result<Conn, ConnectFailed> {
-        let target = format!("{}:{}", self.host, self.port);
-        match tokio::time::timeout(self.connect_timeout, self.handshake()).await {
+        let timeout = self.settings.connect_timeout;
+        match tokio::time::timeout(timeout, self.handshake()).await {
             Ok(Ok(conn)) => {
-                tracing::debug!(%target, "connected");
+                tracing::debug!(target = %self.target, "connected");
                 Ok(conn)
             }
             Ok(Err(e)) => {
-                tracing::debug!(%target, error = %e.message, "connect failed");
-                Err(e.context(&target))
+                tracing::debug!(target = %self.target, error = %e.message, "connect failed");
+                Err(e)
             }
             Err(_) => Err(ConnectFailed::new(
                 format!(
-                    "connecting to {target} took longer than the connect timeout ({:?})",
-                    self.connect_timeout
+                    "cannot connect to {}: it took longer than the connect timeout ({timeout:?})",
+                    self.target
                 ),
                 None,
             )),
@@ -157,21 +215,145 @@ impl Connector {
     }
 
     async fn handshake(&self) -> Result<Conn, ConnectFailed> {
-        let fail = |what: &str, e: BoxError| ConnectFailed::new(format!("{what}: {e}"), Some(e));
-        let tcp = TcpStream::connect((&*self.host, self.port))
+        let mut tcp = self.tcp.clone();
+        let stream = tcp
+            .call(self.tcp_uri.clone())
             .await
-            .map_err(|e| fail("tcp", e.into()))?;
-        tcp.set_nodelay(true).map_err(|e| fail("tcp", e.into()))?;
-        match &self.tls {
-            None => http2(tcp).await,
-            Some((tls, name)) => {
-                let stream = tls
-                    .connect(name.clone(), tcp)
-                    .await
-                    .map_err(|e| fail("tls", e.into()))?;
-                http2(stream).await
-            }
+            .map_err(|e| self.tcp_failed(e))?
+            .into_inner();
+        let Some((tls, name)) = &self.tls else {
+            return http2(stream, &self.settings).await;
+        };
+        let stream = tls
+            .connect(name.clone(), stream)
+            .await
+            .map_err(|e| tls_failed(e, name))?;
+        if stream.get_ref().1.alpn_protocol() != Some(b"h2") {
+            return Err(ConnectFailed::permanent(
+                format!(
+                    "the server at {} does not speak HTTP/2 (ALPN): it did not agree to h2",
+                    self.target
+                ),
+                None,
+            ));
         }
+        http2(stream, &self.settings).await
+    }
+
+    fn tcp_failed(&self, e: impl std::error::Error + Send + Sync + 'static) -> ConnectFailed {
+        // hyper-util says "tcp connect error" and keeps the I/O error as its source.
+        let cause = std::error::Error::source(&e)
+            .map(|io| lowercase_first(&io.to_string()))
+            .unwrap_or_else(|| e.to_string());
+        ConnectFailed::new(
+            format!("cannot connect to {}: {cause}", self.target),
+            Some(Box::new(e)),
+        )
+    }
+}
+
+/// A TLS handshake failure in words; failures that trying again cannot mend are permanent.
+fn tls_failed(e: std::io::Error, name: &ServerName<'static>) -> ConnectFailed {
+    use tokio_rustls::rustls::{AlertDescription, CertificateError, Error as Tls};
+    let expected = name.to_str();
+    let Some(tls) = e.get_ref().and_then(|inner| inner.downcast_ref::<Tls>()) else {
+        return ConnectFailed::new(
+            format!("tls: {}", lowercase_first(&e.to_string())),
+            Some(Box::new(e)),
+        );
+    };
+    let (words, permanent) = match tls {
+        Tls::InvalidCertificate(CertificateError::NotValidForNameContext { presented, .. }) => {
+            let names: Vec<String> = presented.iter().map(|n| presented_name(n)).collect();
+            let names = match names.as_slice() {
+                [] => "no name".to_owned(),
+                [one] => one.clone(),
+                many => many.join(" or "),
+            };
+            (
+                format!("the certificate is for {names}, not {expected:?}"),
+                true,
+            )
+        }
+        Tls::InvalidCertificate(CertificateError::NotValidForName) => {
+            (format!("the certificate is not for {expected:?}"), true)
+        }
+        Tls::InvalidCertificate(CertificateError::UnknownIssuer) => (
+            format!(
+                "the certificate of {expected:?} is not signed by a trusted root (unknown \
+                 issuer); trust its CA with ca_certificate"
+            ),
+            true,
+        ),
+        Tls::InvalidCertificate(
+            CertificateError::Expired | CertificateError::ExpiredContext { .. },
+        ) => (format!("the certificate of {expected:?} has expired"), true),
+        Tls::InvalidCertificate(other) => (
+            format!("the certificate of {expected:?} is not valid: {other}"),
+            true,
+        ),
+        Tls::NoApplicationProtocol
+        | Tls::AlertReceived(AlertDescription::NoApplicationProtocol) => (
+            format!("the server at {expected:?} does not speak HTTP/2 (ALPN)"),
+            true,
+        ),
+        Tls::PeerIncompatible(why) => (
+            format!("the server cannot agree on a TLS version or cipher: {why:?}"),
+            true,
+        ),
+        Tls::AlertReceived(AlertDescription::CertificateRequired) => (
+            "the server requires a client certificate, and none was given".to_owned(),
+            true,
+        ),
+        Tls::AlertReceived(alert) => (
+            format!("the server ended the handshake with the alert {alert:?}"),
+            false,
+        ),
+        other => (lowercase_first(&other.to_string()), false),
+    };
+    let message = format!("tls: {words}");
+    if permanent {
+        ConnectFailed::permanent(message, Some(Box::new(e)))
+    } else {
+        ConnectFailed::new(message, Some(Box::new(e)))
+    }
+}
+
+/// A name webpki says a certificate presents (`DnsName("localhost")`,
+/// `IpAddress(127.0.0.1)`), as a quoted name.
+fn presented_name(presented: &str) -> String {
+    let inner = presented
+        .split_once('(')
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .unwrap_or(presented);
+    format!("{:?}", inner.trim_matches('"'))
+}
+
+/// DNS through the system's resolver (hyper-util's `GaiResolver`), except for hosts given
+/// addresses with `OperationsClientBuilder::resolve`.
+#[derive(Clone)]
+struct Resolver {
+    overrides: Arc<HashMap<String, Vec<SocketAddr>>>,
+}
+
+impl tower_service::Service<Name> for Resolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = std::io::Error;
+    type Future = BoxFuture<'static, Result<Self::Response, std::io::Error>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), std::io::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        if let Some(addrs) = self.overrides.get(name.as_str()) {
+            return Box::pin(std::future::ready(Ok(addrs.clone().into_iter())));
+        }
+        let mut gai = GaiResolver::new();
+        Box::pin(async move {
+            let addrs = gai.call(name).await?;
+            Ok(addrs.collect::<Vec<_>>().into_iter())
+        })
     }
 }
 
@@ -179,6 +361,7 @@ impl Connector {
 #[derive(Clone, Debug)]
 pub(super) struct ConnectFailed {
     message: String,
+    permanent: bool,
     source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
@@ -186,17 +369,28 @@ impl ConnectFailed {
     pub(super) fn new(message: String, source: Option<BoxError>) -> Self {
         Self {
             message,
+            permanent: false,
             source: source.map(Arc::from),
         }
     }
 
-    fn context(mut self, target: &str) -> Self {
-        self.message = format!("cannot connect to {target}: {}", self.message);
-        self
+    /// A failure that trying again cannot mend: never retried.
+    pub(super) fn permanent(message: String, source: Option<BoxError>) -> Self {
+        Self {
+            permanent: true,
+            ..Self::new(message, source)
+        }
     }
 
-    /// UNAVAILABLE, the code gRPC gives a server that cannot be reached (so it is retried).
-    pub(super) fn into_status(self) -> BoxError {
-        status(Code::Unavailable, self.message, self.source)
+    /// UNAVAILABLE, the code gRPC gives a server that cannot be reached (so it is retried,
+    /// unless permanent).
+    pub(super) fn into_status(self, retry_at: Option<Instant>) -> BoxError {
+        status_retry_at(
+            Code::Unavailable,
+            self.message,
+            self.permanent,
+            retry_at,
+            self.source,
+        )
     }
 }

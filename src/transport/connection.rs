@@ -1,51 +1,202 @@
-//! One HTTP/2 connection: the handshake, sending a request on it, and reading the response
-//! body back.
+//! One HTTP/2 connection: the handshake, sending a request on it, reading the response body
+//! back, and noticing when the connection has gone silent.
 //!
 //! A call's own future sends its request on the h2 connection and awaits the response
 //! itself: the body of a unary call, ready at once, goes as one DATA frame with END_STREAM.
 //! hyper's HTTP/2 client spawns two tasks per request for the same work (one sends the body,
 //! one waits for the response); measured in the README's Performance.
+//!
+//! A connection can stop answering without closing (a NAT or load balancer that dropped its
+//! state, a frozen peer): bytes go out, nothing comes back, and the kernel may take a
+//! quarter of an hour to notice. Google front ends answer pings more frequent than about
+//! once a minute with `GOAWAY ENHANCE_YOUR_CALM`, so nothing pings periodically by default.
+//! Instead, when a call's deadline passes on a connection that has received nothing since
+//! the call went out, the connection is pinged once, and retired (with the calls still on
+//! it) if no ack comes within [`STALL_PING_TIMEOUT`]; the next call opens a new one.
 
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker, ready};
+use std::time::Duration;
 
 use bytes::Bytes;
 use h2::client::SendRequest;
-use h2::{RecvStream, SendStream};
+use h2::{Ping, PingPong, RecvStream, SendStream};
 use http_body::{Body as _, Frame};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
 use tonic::body::Body;
 
-use super::connect::ConnectFailed;
+use super::connect::{ConnectFailed, Keepalive, Settings};
 use super::status::h2_status;
 use crate::error::BoxError;
+use crate::retry::later;
 
-/// One HTTP/2 connection: the handle requests are sent on, and whether it has ended.
+/// How long a silent connection has to answer the ping sent when a call's deadline passes
+/// on it, before it is retired: with the call's deadline, within the 5 s the crate promises.
+pub(super) const STALL_PING_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// Streams a new connection may open before the server's SETTINGS say how many it allows
+/// (hyper's choice; h2's default is unlimited, and a burst on a fresh connection then draws
+/// REFUSED_STREAM from a server that allows 100).
+const INITIAL_MAX_SEND_STREAMS: usize = 100;
+
+/// One HTTP/2 connection: the handle requests are sent on, and its health.
 #[derive(Clone)]
 pub(super) struct Conn {
     send: SendRequest<Bytes>,
-    /// Set when the connection's task ends, or when a call on it fails for a reason that
-    /// ends the connection (GOAWAY, an I/O error); the next call then connects anew.
-    closed: Arc<AtomicBool>,
+    health: Arc<Health>,
+}
+
+/// What the calls on a connection and its task know of it.
+struct Health {
+    /// Set when the connection's task ends, when a call on it fails for a reason that ends
+    /// the connection (GOAWAY, an I/O error), or when it is retired; the next call then
+    /// connects anew.
+    closed: AtomicBool,
+    /// How many reads have brought bytes: a call that sees the same count at its deadline
+    /// as when it was sent has heard nothing back.
+    reads: Arc<AtomicU64>,
+    /// Woken by the first read, and when the connection's task ends.
+    spoke: Arc<tokio::sync::Notify>,
+    /// Calls whose request went out and whose answer has not ended.
+    in_flight: AtomicUsize,
+    /// A liveness ping is under way.
+    checking: AtomicBool,
+    /// h2's handle for pings of our own (one at a time).
+    ping: tokio::sync::Mutex<Option<PingPong>>,
+    /// The connection's task, aborted when the connection is retired.
+    task: Mutex<Option<AbortHandle>>,
+}
+
+impl Health {
+    /// Whether the connection answers a ping within `timeout`.
+    async fn answers_ping(&self, timeout: Duration) -> bool {
+        let mut ping = self.ping.lock().await;
+        let Some(ping) = ping.as_mut() else {
+            return true;
+        };
+        match tokio::time::timeout_at(later(Instant::now(), timeout), ping.ping(Ping::opaque()))
+            .await
+        {
+            Ok(Ok(_)) => true,
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "ping failed");
+                false
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// No more calls on this connection; those still on it fail now.
+    fn retire(&self) {
+        self.closed.store(true, Ordering::Release);
+        if let Some(task) = self.task.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            task.abort();
+        }
+    }
+
+    /// A call's deadline passed with nothing heard since it was sent: ping once, and
+    /// retire the connection if the ping is not answered.
+    fn suspect(self: &Arc<Self>) {
+        if self.closed.load(Ordering::Acquire) || self.checking.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // A call dropped outside any runtime cannot start a check (nor needs one).
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.checking.store(false, Ordering::Release);
+            return;
+        };
+        let health = self.clone();
+        runtime.spawn(async move {
+            tracing::debug!("a call's deadline passed on a silent connection; pinging it");
+            if !health.answers_ping(STALL_PING_TIMEOUT).await {
+                tracing::info!(
+                    "the connection answered nothing, not even a ping, within {STALL_PING_TIMEOUT:?}; \
+                     retiring it"
+                );
+                health.retire();
+            }
+            health.checking.store(false, Ordering::Release);
+        });
+    }
 }
 
 impl Conn {
     pub(super) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
+        self.health.closed.load(Ordering::Acquire)
     }
 
     /// `e` as a status, marking the connection closed if `e` ended it.
     fn failed(&self, e: h2::Error) -> BoxError {
-        if e.is_go_away() || e.is_io() {
-            self.closed.store(true, Ordering::Release);
+        if ends_connection(&e) {
+            self.health.closed.store(true, Ordering::Release);
         }
         h2_status(e)
     }
 }
 
-/// How sending a request failed: before anything of it went out (it is handed back, boxed:
-/// the rare case pays for the room), or after.
+/// Whether `e` means the connection can take no more requests: GOAWAY, I/O, or stream ids
+/// used up (h2 then refuses every new stream with a user error of its own).
+fn ends_connection(e: &h2::Error) -> bool {
+    e.is_go_away() || e.is_io() || e.to_string().contains("stream ID overflowed")
+}
+
+/// One call on a connection, from its request to the end of its answer: counts it in
+/// flight, and on drop before the answer ended past the call's deadline with nothing heard
+/// since the request went out, has the connection checked.
+struct InFlight {
+    health: Arc<Health>,
+    reads_at_send: u64,
+    deadline: Option<Instant>,
+    ended: bool,
+}
+
+impl InFlight {
+    fn start(health: &Arc<Health>, deadline: Option<Instant>) -> Self {
+        health.in_flight.fetch_add(1, Ordering::Relaxed);
+        Self {
+            health: health.clone(),
+            reads_at_send: health.reads.load(Ordering::Acquire),
+            deadline,
+            ended: false,
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.health.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let silent = self.health.reads.load(Ordering::Acquire) == self.reads_at_send;
+        let overdue = self.deadline.is_some_and(|d| Instant::now() >= d);
+        if !self.ended && silent && overdue {
+            self.health.suspect();
+        }
+    }
+}
+
+/// The deadline a request's `grpc-timeout` gives, from now.
+fn deadline_of(headers: &http::HeaderMap) -> Option<Instant> {
+    let value = headers.get("grpc-timeout")?.as_bytes();
+    let (unit, digits) = value.split_last()?;
+    let n: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    let timeout = match unit {
+        b'H' => Duration::from_secs(n.saturating_mul(3600)),
+        b'M' => Duration::from_secs(n.saturating_mul(60)),
+        b'S' => Duration::from_secs(n),
+        b'm' => Duration::from_millis(n),
+        b'u' => Duration::from_micros(n),
+        b'n' => Duration::from_nanos(n),
+        _ => return None,
+    };
+    Instant::now().checked_add(timeout)
+}
+
+/// How sending a request failed: before anything of it went out, or before the server
+/// processed any of it (REFUSED_STREAM), so it is handed back (boxed: the rare case pays
+/// for the room); or after.
 pub(super) enum SendFailed {
     Unsent(Box<http::Request<Body>>, BoxError),
     Sent(BoxError),
@@ -67,32 +218,79 @@ pub(super) async fn send_on(
     let sent = |e: h2::Error| SendFailed::Sent(conn.failed(e));
     let (head, body) = request.into_parts();
     let end = body.is_end_stream();
-    let (response, stream) = send
-        .send_request(http::Request::from_parts(head, ()), end)
-        .map_err(sent)?;
-    if !end {
-        send_body(body, stream).map_err(SendFailed::Sent)?;
-    }
-    let response = response.await.map_err(sent)?;
+    // What it takes to send the request again, should the server refuse the stream.
+    let again = http::Request::builder()
+        .method(head.method.clone())
+        .uri(head.uri.clone())
+        .version(head.version);
+    let headers = head.headers.clone();
+    let deadline = deadline_of(&head.headers);
+    let (response, stream) = match send.send_request(http::Request::from_parts(head, ()), end) {
+        Ok(sent) => sent,
+        Err(e) if ends_connection(&e) => {
+            let request = rebuild(again, headers, body);
+            return Err(SendFailed::Unsent(Box::new(request), conn.failed(e)));
+        }
+        Err(e) => return Err(sent(e)),
+    };
+    let in_flight = InFlight::start(&conn.health, deadline);
+    let whole_body = if end {
+        Some(Bytes::new())
+    } else {
+        send_body(body, stream).map_err(SendFailed::Sent)?
+    };
+    let response = match response.await {
+        Ok(response) => response,
+        Err(e) if e.reason() == Some(h2::Reason::REFUSED_STREAM) && !e.is_go_away() => {
+            let refused = conn.failed(e);
+            return Err(match whole_body {
+                Some(data) => {
+                    let body = Body::new(http_body_util::Full::new(data));
+                    SendFailed::Unsent(Box::new(rebuild(again, headers, body)), refused)
+                }
+                None => SendFailed::Sent(refused),
+            });
+        }
+        Err(e) => return Err(sent(e)),
+    };
     Ok(response.map(|recv| {
         Body::new(Incoming {
             recv,
             data_done: false,
+            in_flight,
         })
     }))
+}
+
+fn rebuild(
+    again: http::request::Builder,
+    headers: http::HeaderMap,
+    body: Body,
+) -> http::Request<Body> {
+    let mut request = match again.body(body) {
+        Ok(request) => request,
+        // The parts came from a request that was valid.
+        Err(_) => http::Request::new(Body::empty()),
+    };
+    *request.headers_mut() = headers;
+    request
 }
 
 /// Hands a request body to h2. The frames it has ready now go from here, the last with
 /// END_STREAM: a unary request is one message, encoded at once, so it travels as one DATA
 /// frame. A body with more to come later is piped by a task of its own.
-fn send_body(mut body: Body, mut stream: SendStream<Bytes>) -> Result<(), BoxError> {
+///
+/// Returns the body when it went out whole as one frame, so it can be sent again.
+fn send_body(mut body: Body, mut stream: SendStream<Bytes>) -> Result<Option<Bytes>, BoxError> {
     let mut cx = Context::from_waker(Waker::noop());
     // The last data frame, held back until we know whether the body ends after it.
     let mut held: Option<Bytes> = None;
+    let mut frames = 0;
     loop {
         match Pin::new(&mut body).poll_frame(&mut cx) {
             Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
                 Ok(data) => {
+                    frames += 1;
                     if let Some(previous) = held.replace(data) {
                         stream.send_data(previous, false).map_err(h2_status)?;
                     }
@@ -104,13 +302,13 @@ fn send_body(mut body: Body, mut stream: SendStream<Bytes>) -> Result<(), BoxErr
                     if let Ok(trailers) = frame.into_trailers() {
                         stream.send_trailers(trailers).map_err(h2_status)?;
                     }
-                    return Ok(());
+                    return Ok(None);
                 }
             },
             Poll::Ready(None) => {
-                return stream
-                    .send_data(held.unwrap_or_default(), true)
-                    .map_err(h2_status);
+                let last = held.unwrap_or_default();
+                stream.send_data(last.clone(), true).map_err(h2_status)?;
+                return Ok((frames <= 1).then_some(last));
             }
             // The body could not be encoded (tonic's status says why): nothing more is sent.
             Poll::Ready(Some(Err(e))) => {
@@ -122,7 +320,7 @@ fn send_body(mut body: Body, mut stream: SendStream<Bytes>) -> Result<(), BoxErr
                     stream.send_data(previous, false).map_err(h2_status)?;
                 }
                 tokio::spawn(pipe(body, stream));
-                return Ok(());
+                return Ok(None);
             }
         }
     }
@@ -171,6 +369,7 @@ async fn pipe(mut body: Body, mut stream: SendStream<Bytes>) {
 struct Incoming {
     recv: RecvStream,
     data_done: bool,
+    in_flight: InFlight,
 }
 
 impl http_body::Body for Incoming {
@@ -192,13 +391,19 @@ impl http_body::Body for Incoming {
                 // A reset without an error after the data: the body ends (as hyper has it);
                 // tonic reports the trailers missing if they are.
                 Some(Err(e)) if e.reason() == Some(h2::Reason::NO_ERROR) => {
+                    this.in_flight.ended = true;
                     return Poll::Ready(None);
                 }
-                Some(Err(e)) => return Poll::Ready(Some(Err(h2_status(e)))),
+                Some(Err(e)) => {
+                    this.in_flight.ended = true;
+                    return Poll::Ready(Some(Err(h2_status(e))));
+                }
                 None => this.data_done = true,
             }
         }
-        match ready!(this.recv.poll_trailers(cx)) {
+        let trailers = ready!(this.recv.poll_trailers(cx));
+        this.in_flight.ended = true;
+        match trailers {
             Ok(trailers) => Poll::Ready(trailers.map(|t| Ok(Frame::trailers(t)))),
             Err(e) => Poll::Ready(Some(Err(h2_status(e)))),
         }
@@ -209,16 +414,87 @@ impl http_body::Body for Incoming {
     }
 }
 
-pub(super) async fn http2<IO>(io: IO) -> Result<Conn, ConnectFailed>
+/// The connection's I/O, counting the reads that bring bytes (see [`Health::reads`]).
+struct Watched<IO> {
+    io: IO,
+    reads: Arc<AtomicU64>,
+    spoke: Arc<tokio::sync::Notify>,
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for Watched<IO> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.io).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(())))
+            && buf.filled().len() > before
+            && self.reads.fetch_add(1, Ordering::Release) == 0
+        {
+            self.spoke.notify_waiters();
+        }
+        polled
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for Watched<IO> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// The HTTP/2 handshake on `io`, and the connection's task: it drives the connection and,
+/// with `keepalive`, pings it every interval (only while calls are in flight unless
+/// `while_idle`), ending it when a ping goes unanswered for the keepalive timeout.
+pub(super) async fn http2<IO>(io: IO, settings: &Settings) -> Result<Conn, ConnectFailed>
 where
-    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let reads = Arc::new(AtomicU64::new(0));
+    let spoke = Arc::new(tokio::sync::Notify::new());
+    let io = Watched {
+        io,
+        reads: reads.clone(),
+        spoke: spoke.clone(),
+    };
     // The settings hyper gives a tonic `Channel`: windows of 2 MiB per stream and 5 MiB per
-    // connection, and no keepalive pings (gRPC leaves them off, and servers answer pings
-    // more frequent than they allow with GOAWAY).
-    let (send, connection) = h2::client::Builder::new()
+    // connection; and no periodic pings unless asked (see the module docs).
+    let mut builder = h2::client::Builder::new();
+    #[cfg(test)]
+    if let Some(id) = settings.first_stream_id {
+        builder.initial_stream_id(id);
+    }
+    let keepalive = settings.keepalive;
+    let (send, mut connection) = builder
         .initial_window_size(2 << 20)
         .initial_connection_window_size(5 << 20)
+        .initial_max_send_streams(INITIAL_MAX_SEND_STREAMS)
         .max_frame_size(16 << 10)
         .max_header_list_size(16 << 10)
         .max_send_buffer_size(1 << 20)
@@ -226,16 +502,71 @@ where
         .enable_push(false)
         .handshake::<_, Bytes>(io)
         .await
-        .map_err(|e| ConnectFailed::new(format!("http/2 handshake: {e}"), Some(e.into())))?;
-    let closed = Arc::new(AtomicBool::new(false));
-    let ended = closed.clone();
-    // Ends when the server closes the connection, or once every handle to it is dropped
-    // and its streams are done (h2 then sends GOAWAY and closes).
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
+        .map_err(|e| {
+            let words = super::status::h2_cause(&e);
+            ConnectFailed::new(format!("http/2 handshake: {words}"), Some(e.into()))
+        })?;
+    let health = Arc::new(Health {
+        closed: AtomicBool::new(false),
+        reads,
+        spoke,
+        in_flight: AtomicUsize::new(0),
+        checking: AtomicBool::new(false),
+        ping: tokio::sync::Mutex::new(connection.ping_pong()),
+        task: Mutex::new(None),
+    });
+    let watched = health.clone();
+    // Ends when the server closes the connection, once every handle to it is dropped and
+    // its streams are done (h2 then sends GOAWAY and closes), or when it is retired.
+    let task = tokio::spawn(async move {
+        let ended = match keepalive {
+            None => connection.await,
+            Some(keepalive) => tokio::select! {
+                ended = &mut connection => ended,
+                () = keep_alive(&watched, keepalive) => Ok(()),
+            },
+        };
+        if let Err(e) = ended {
             tracing::debug!(error = %e, "connection ended");
         }
-        ended.store(true, Ordering::Release);
+        watched.closed.store(true, Ordering::Release);
+        watched.spoke.notify_waiters();
     });
-    Ok(Conn { send, closed })
+    *health.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task.abort_handle());
+    // h2's handshake returns once the client's preface is written. The connection is up
+    // only once the server has spoken (as gRPC counts it: its SETTINGS come first). A
+    // server that accepts TCP and closes is then a failed attempt, which the pool backs
+    // off from, not a connection every call finds broken. (The connect timeout bounds the
+    // wait.)
+    loop {
+        let spoke = health.spoke.notified();
+        if health.reads.load(Ordering::Acquire) > 0 {
+            break;
+        }
+        if health.closed.load(Ordering::Acquire) {
+            return Err(ConnectFailed::new(
+                "the server closed the connection before it spoke HTTP/2".into(),
+                None,
+            ));
+        }
+        spoke.await;
+    }
+    Ok(Conn { send, health })
+}
+
+/// Pings every interval until a ping goes unanswered.
+async fn keep_alive(health: &Health, keepalive: Keepalive) {
+    loop {
+        tokio::time::sleep(keepalive.interval).await;
+        if !keepalive.while_idle && health.in_flight.load(Ordering::Relaxed) == 0 {
+            continue;
+        }
+        if !health.answers_ping(keepalive.timeout).await {
+            tracing::info!(
+                timeout = ?keepalive.timeout,
+                "keepalive ping not answered; closing the connection"
+            );
+            return;
+        }
+    }
 }

@@ -42,9 +42,10 @@ use tonic::transport::Channel;
 use tonic::transport::channel::ResponseFuture;
 use tower_service::Service;
 
-pub(crate) use connect::{Connector, Endpoint};
+pub(crate) use connect::{Connector, Endpoint, Keepalive, Settings};
 use pool::{Pool, Slot};
 pub(crate) use response::{CheckResponses, NotGrpc};
+pub(crate) use status::cause_of;
 use status::status;
 
 use crate::error::BoxError;
@@ -167,7 +168,7 @@ impl Transport {
     /// `connections` lazily opened connections to `connector`'s server.
     pub(crate) fn direct(connector: Connector, connections: usize) -> Self {
         let connections: Box<[_]> = (0..connections.max(1))
-            .map(|_| Mutex::new(Slot::Idle))
+            .map(|_| Mutex::new(Slot::default()))
             .collect();
         let room = Semaphore::new(pool::MAX_PENDING * connections.len());
         Self {
@@ -248,7 +249,12 @@ fn round_robin(next: &AtomicUsize, len: usize) -> usize {
 }
 
 fn no_channel() -> BoxError {
-    status(Code::Unavailable, "transport has no channel".into(), None)
+    status(
+        Code::Unavailable,
+        "the transport has no channel".into(),
+        false,
+        None,
+    )
 }
 
 #[cfg(test)]
@@ -327,14 +333,20 @@ mod tests {
     }
 
     fn transport_to(addr: std::net::SocketAddr) -> Transport {
+        transport_with(addr, None)
+    }
+
+    fn transport_with(addr: std::net::SocketAddr, first_stream_id: Option<u32>) -> Transport {
         let endpoint = Endpoint::parse(&format!("http://{addr}")).unwrap();
-        let connector = Connector::new(
-            &endpoint,
-            &[],
-            Duration::from_secs(5),
-            HeaderValue::from_static("test"),
-        )
-        .unwrap();
+        let settings = Settings {
+            connect_timeout: Duration::from_secs(5),
+            user_agent: HeaderValue::from_static("test"),
+            keepalive: None,
+            tcp_keepalive: None,
+            resolve: Default::default(),
+            first_stream_id,
+        };
+        let connector = Connector::new(&endpoint, &[], settings).unwrap();
         Transport::direct(connector, 1)
     }
 
@@ -403,5 +415,23 @@ mod tests {
         let trailers = collected.trailers().cloned().unwrap_or_default();
         assert_eq!(collected.to_bytes(), "piped in three chunks");
         assert_eq!(trailers.get("got-end").unwrap(), "true");
+    }
+
+    #[tokio::test]
+    async fn a_connection_whose_stream_ids_run_out_is_retired_not_wedged() {
+        let addr = going_away_server(Duration::ZERO).await;
+        // Client stream ids are odd and end at 2^31 - 1: two streams, then none.
+        let transport = transport_with(addr, Some((1 << 31) - 3));
+
+        let answers = [
+            answer(&transport).await.unwrap(),
+            answer(&transport).await.unwrap(),
+            answer(&transport).await.unwrap(),
+            answer(&transport).await.unwrap(),
+        ];
+
+        // Connection 1 takes a GOAWAY after its first request (the server's doing), so
+        // connection 2 gets two requests, uses up its ids, and the fourth goes on 3.
+        assert_eq!(answers, ["1", "2", "2", "3"].map(String::from));
     }
 }

@@ -1,5 +1,12 @@
 //! The pool: `connections(n)` slots, each connected lazily, reconnected when it closes, and
 //! shared by every call that arrives while it connects.
+//!
+//! A connect attempt runs in a task of its own, so it ends (and its connection is kept)
+//! even when every call that waited on it was dropped. After a failed attempt the slot
+//! waits out gRPC's connection backoff (`doc/connection-backoff.md`: 1 s, × 1.6 up to
+//! 120 s, jitter ± 20 %) before the next one: calls in the meantime fail at once with the
+//! last attempt's error, which tells the retry loop when the next attempt can be made, so a
+//! dead endpoint is not hit with one connect per call.
 
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, Weak};
@@ -7,12 +14,14 @@ use std::sync::{Arc, Mutex, Weak};
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Instant;
 use tonic::body::Body;
 
 use super::connect::{ConnectFailed, Connector};
 use super::connection::{Conn, SendFailed, send_on};
 use super::{Responding, round_robin};
 use crate::error::BoxError;
+use crate::retry::{Backoff, connection_backoff, later};
 
 /// Requests in h2's hands (sent, or queued for a stream) per connection of the pool: one
 /// semaphore for the pool holds this many permits for each connection, and calls over it
@@ -28,13 +37,43 @@ pub(super) struct Pool {
     pub(super) connector: Connector,
 }
 
-/// One connection's state. A call that finds it idle or closed starts connecting; calls
+/// One connection's place in the pool.
+#[derive(Default)]
+pub(super) struct Slot {
+    state: State,
+    /// The backoff of the failures in a row; none once an attempt succeeds.
+    backoff: Option<Backoff>,
+}
+
+/// A call that finds the slot idle, closed or past its backoff starts connecting; calls
 /// that arrive meanwhile wait on the same attempt rather than opening connections of their
 /// own.
-pub(super) enum Slot {
+#[derive(Default)]
+enum State {
+    #[default]
     Idle,
-    Connecting(Shared<BoxFuture<'static, Result<Conn, ConnectFailed>>>),
+    Connecting(Attempt),
     Ready(Conn),
+    /// The last attempt failed; no new one before `until`.
+    Failed {
+        error: ConnectFailed,
+        until: Instant,
+    },
+}
+
+type Attempt = Shared<BoxFuture<'static, Result<Conn, Failed>>>;
+
+/// A failed attempt and the end of the backoff it started.
+#[derive(Clone)]
+struct Failed {
+    error: ConnectFailed,
+    until: Instant,
+}
+
+impl Failed {
+    fn into_status(self) -> BoxError {
+        self.error.into_status(Some(self.until))
+    }
 }
 
 impl Pool {
@@ -54,11 +93,13 @@ impl Pool {
             let response = match send_on(&conn, request).await {
                 Ok(response) => response,
                 Err(SendFailed::Sent(e)) => return Err(e),
-                // The connection had ended before the request went out (a GOAWAY this call
-                // could not have known of, say): nothing was sent, so the request goes at
-                // once on a new connection, once, as gRPC's transparent retry has it.
+                // The connection could not take the request (a GOAWAY this call could not
+                // have known of, stream ids used up), or the server refused the stream
+                // before processing any of it: it goes at once on a new connection (or
+                // the same one, if it is still open), once, as gRPC's transparent retry
+                // has it.
                 Err(SendFailed::Unsent(request, e)) => {
-                    tracing::debug!(error = %e, "connection ended; sending on a new one");
+                    tracing::debug!(error = %e, "request not processed; sending it again");
                     let conn = pool.connection(index).await?;
                     match send_on(&conn, *request).await {
                         Ok(response) => response,
@@ -73,43 +114,88 @@ impl Pool {
     }
 
     /// Slot `index`'s connection: the open one, or the attempt under way to open it (begun
-    /// here if there is none).
+    /// here if there is none and the slot is not backing off).
     async fn connection(self: &Arc<Self>, index: usize) -> Result<Conn, BoxError> {
         let connecting = {
             let mut slot = self.connections[index]
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
-            match &*slot {
-                Slot::Ready(conn) if !conn.is_closed() => return Ok(conn.clone()),
-                Slot::Connecting(attempt) => attempt.clone(),
-                Slot::Idle | Slot::Ready(_) => {
-                    let attempt = connect_into(Arc::downgrade(self), index).boxed().shared();
-                    *slot = Slot::Connecting(attempt.clone());
+            match &slot.state {
+                State::Ready(conn) if !conn.is_closed() => return Ok(conn.clone()),
+                State::Connecting(attempt) => attempt.clone(),
+                State::Failed { error, until } if Instant::now() < *until => {
+                    return Err(error.clone().into_status(Some(*until)));
+                }
+                State::Idle | State::Ready(_) | State::Failed { .. } => {
+                    let task = tokio::spawn(connect_into(Arc::downgrade(self), index));
+                    let attempt = async move {
+                        task.await.unwrap_or_else(|e| {
+                            Err(Failed {
+                                error: ConnectFailed::new(
+                                    format!("the connect task ended: {e}"),
+                                    None,
+                                ),
+                                until: Instant::now(),
+                            })
+                        })
+                    }
+                    .boxed()
+                    .shared();
+                    slot.state = State::Connecting(attempt.clone());
                     attempt
                 }
             }
         };
-        connecting.await.map_err(ConnectFailed::into_status)
+        connecting.await.map_err(Failed::into_status)
     }
 }
 
-/// Connects slot `index` of the pool and records the outcome there: the connection, or
-/// idle again so that the next call tries anew. Holds the pool weakly, so a client dropped
+/// Connects slot `index` of the pool and records the outcome there: the connection, or the
+/// failure and the backoff it starts. Holds the pool weakly, so a client dropped
 /// mid-connect is freed.
-async fn connect_into(pool: Weak<Pool>, index: usize) -> Result<Conn, ConnectFailed> {
+async fn connect_into(pool: Weak<Pool>, index: usize) -> Result<Conn, Failed> {
     let connector = match pool.upgrade() {
         Some(pool) => pool.connector.clone(),
-        None => return Err(ConnectFailed::new("the client was dropped".into(), None)),
+        None => {
+            return Err(Failed {
+                error: ConnectFailed::new("the client was dropped".into(), None),
+                until: Instant::now(),
+            });
+        }
     };
     let outcome = connector.connect().await;
-    if let Some(pool) = pool.upgrade() {
-        let mut slot = pool.connections[index]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        *slot = match &outcome {
-            Ok(conn) => Slot::Ready(conn.clone()),
-            Err(_) => Slot::Idle,
-        };
+    let Some(pool) = pool.upgrade() else {
+        return outcome.map_err(|error| Failed {
+            error,
+            until: Instant::now(),
+        });
+    };
+    let mut slot = pool.connections[index]
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    match outcome {
+        Ok(conn) => {
+            slot.state = State::Ready(conn.clone());
+            slot.backoff = None;
+            Ok(conn)
+        }
+        Err(error) => {
+            let delay = slot
+                .backoff
+                .get_or_insert_with(connection_backoff)
+                .next()
+                .unwrap_or_default();
+            let until = later(Instant::now(), delay);
+            tracing::debug!(
+                target = connector.target(),
+                ?delay,
+                "connect failed; backing off"
+            );
+            slot.state = State::Failed {
+                error: error.clone(),
+                until,
+            };
+            Err(Failed { error, until })
+        }
     }
-    outcome
 }

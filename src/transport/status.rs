@@ -1,8 +1,11 @@
-//! Failures of the transport as the gRPC statuses they stand for.
+//! Failures of the transport as the gRPC statuses they stand for, with their causes in
+//! words.
 
+use std::error::Error as StdError;
 use std::fmt;
 use std::sync::Arc;
 
+use tokio::time::Instant;
 use tonic::Code;
 
 use crate::error::BoxError;
@@ -25,29 +28,162 @@ pub(crate) fn h2_status(e: h2::Error) -> BoxError {
             None => Code::Internal,
         }
     };
-    let message = format!("http/2 request failed: {e}");
-    status(code, message, Some(Arc::new(e)))
+    let message = h2_cause(&e);
+    status(code, message, false, Some(Arc::new(e)))
 }
 
-/// A locally made status; its `source` marks it as local (see `call::classify`).
-pub(crate) fn status(
-    code: Code,
-    message: String,
-    source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
-) -> BoxError {
-    let mut status = tonic::Status::new(code, message);
-    status.set_source(source.unwrap_or_else(|| Arc::new(NoSource)));
-    Box::new(status)
-}
-
-/// The source of a local status that has no underlying error.
-#[derive(Debug)]
-struct NoSource;
-
-impl fmt::Display for NoSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("local failure")
+/// What an h2 error means, in words.
+pub(crate) fn h2_cause(e: &h2::Error) -> String {
+    let who = if e.is_remote() {
+        "the server"
+    } else {
+        "the client"
+    };
+    if let Some(io) = e.get_io() {
+        return format!(
+            "the connection failed: {}",
+            lowercase_first(&io.to_string())
+        );
+    }
+    let Some(reason) = e.reason() else {
+        return format!("the request could not be sent: {e}");
+    };
+    let name = reason_name(reason);
+    if e.is_go_away() {
+        return format!("{who} closed the connection (GOAWAY {name})");
+    }
+    match reason {
+        h2::Reason::REFUSED_STREAM => {
+            format!("{who} refused the stream before processing it (REFUSED_STREAM)")
+        }
+        h2::Reason::CANCEL => format!("{who} cancelled the stream (CANCEL)"),
+        _ => format!("{who} reset the stream ({name})"),
     }
 }
 
-impl std::error::Error for NoSource {}
+/// The name of an HTTP/2 error code (RFC 9113, section 7).
+fn reason_name(reason: h2::Reason) -> String {
+    let name = match u32::from(reason) {
+        0x0 => "NO_ERROR",
+        0x1 => "PROTOCOL_ERROR",
+        0x2 => "INTERNAL_ERROR",
+        0x3 => "FLOW_CONTROL_ERROR",
+        0x4 => "SETTINGS_TIMEOUT",
+        0x5 => "STREAM_CLOSED",
+        0x6 => "FRAME_SIZE_ERROR",
+        0x7 => "REFUSED_STREAM",
+        0x8 => "CANCEL",
+        0x9 => "COMPRESSION_ERROR",
+        0xa => "CONNECT_ERROR",
+        0xb => "ENHANCE_YOUR_CALM",
+        0xc => "INADEQUATE_SECURITY",
+        0xd => "HTTP_1_1_REQUIRED",
+        other => return format!("error code {other:#x}"),
+    };
+    name.to_owned()
+}
+
+/// `Connection refused (os error 111)` → `connection refused (os error 111)`.
+pub(crate) fn lowercase_first(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// A locally made status whose message says what happened in words; its source, a
+/// [`LocalFailure`], marks it as local (see `call::classify`).
+pub(crate) fn status(
+    code: Code,
+    message: String,
+    permanent: bool,
+    source: Option<Arc<dyn StdError + Send + Sync + 'static>>,
+) -> BoxError {
+    status_retry_at(code, message, permanent, None, source)
+}
+
+/// [`status`], with the moment a retry can expect things to have changed (the end of a
+/// connection backoff).
+pub(crate) fn status_retry_at(
+    code: Code,
+    message: String,
+    permanent: bool,
+    retry_at: Option<Instant>,
+    source: Option<Arc<dyn StdError + Send + Sync + 'static>>,
+) -> BoxError {
+    let mut status = tonic::Status::new(code, message);
+    status.set_source(Arc::new(LocalFailure {
+        permanent,
+        retry_at,
+        source,
+    }));
+    Box::new(status)
+}
+
+/// The source of a status this crate made for a failure of its own transport.
+#[derive(Debug)]
+pub(crate) struct LocalFailure {
+    /// Trying again cannot help.
+    pub(crate) permanent: bool,
+    /// Trying again before then cannot help.
+    pub(crate) retry_at: Option<Instant>,
+    source: Option<Arc<dyn StdError + Send + Sync + 'static>>,
+}
+
+impl fmt::Display for LocalFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a failure of the connection")
+    }
+}
+
+impl StdError for LocalFailure {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
+    }
+}
+
+/// A local status (from the transport, tonic or a user's tower layer) as an error's cause
+/// in words: the message of one of ours, else the message followed by each underlying
+/// error's own words, never their `Debug`.
+pub(crate) fn cause_of(status: &tonic::Status) -> Cause {
+    let mut source = StdError::source(status);
+    if let Some(local) = source.and_then(|e| e.downcast_ref::<LocalFailure>()) {
+        return Cause {
+            words: status.message().to_owned(),
+            permanent: local.permanent,
+            retry_at: local.retry_at,
+        };
+    }
+    let mut cause = status.message().to_owned();
+    while let Some(err) = source {
+        let words = match err.downcast_ref::<h2::Error>() {
+            Some(h2) => h2_cause(h2),
+            None => err.to_string(),
+        };
+        if !words.is_empty() && !cause.contains(&words) {
+            if !cause.is_empty() {
+                cause.push_str(": ");
+            }
+            cause.push_str(&lowercase_first(&words));
+        }
+        source = err.source();
+    }
+    if cause.is_empty() {
+        cause.push_str("the transport failed");
+    }
+    Cause {
+        words: cause,
+        permanent: false,
+        retry_at: None,
+    }
+}
+
+/// What [`cause_of`] found.
+pub(crate) struct Cause {
+    pub(crate) words: String,
+    pub(crate) permanent: bool,
+    pub(crate) retry_at: Option<Instant>,
+}

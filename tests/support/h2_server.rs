@@ -101,3 +101,40 @@ pub async fn serve(answer: Answer) -> (SocketAddr, Arc<AtomicUsize>) {
     });
     (addr, requests)
 }
+
+/// Serves on 127.0.0.1:0, refusing the first `refuse` streams with REFUSED_STREAM (all of
+/// them with `usize::MAX`) and answering the rest with an empty gRPC OK; the counter
+/// counts the requests received.
+pub async fn serve_refusing(refuse: usize) -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counted = requests.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                let Ok(mut connection) = h2::server::handshake(socket).await else {
+                    return;
+                };
+                while let Some(Ok((_, mut respond))) = connection.accept().await {
+                    let n = counted.fetch_add(1, Ordering::SeqCst);
+                    if n < refuse {
+                        respond.send_reset(h2::Reason::REFUSED_STREAM);
+                        continue;
+                    }
+                    let response = http::Response::builder()
+                        .header("content-type", "application/grpc")
+                        .body(())
+                        .unwrap();
+                    let Ok(mut send) = respond.send_response(response, false) else {
+                        continue;
+                    };
+                    let _ = send.send_data(Bytes::from_static(&[0; 5]), false);
+                    let _ = send.send_trailers(header_map(&[("grpc-status", "0")]));
+                }
+            });
+        }
+    });
+    (addr, requests)
+}

@@ -1,11 +1,10 @@
-//! A tonic server whose `GetOperation` holds every call for a while and counts the calls
-//! in its hands, so a test can ask how many it held at once.
+//! A tonic server whose `GetOperation` holds every call until the test opens its gate, and
+//! counts the calls in its hands, so a test can ask how many it held at once.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use longrunning_grpc::pb::operations_server::{Operations, OperationsServer};
 use longrunning_grpc::pb::{self};
@@ -25,6 +24,11 @@ impl Held {
         self.peak.load(Ordering::SeqCst)
     }
 
+    /// How many calls it holds now.
+    pub fn in_hand(&self) -> usize {
+        self.in_hand.load(Ordering::SeqCst)
+    }
+
     /// How many calls it answered.
     pub fn answered(&self) -> usize {
         self.answered.load(Ordering::SeqCst)
@@ -32,8 +36,17 @@ impl Held {
 }
 
 struct Holding {
-    hold: Duration,
+    gate: tokio::sync::watch::Receiver<bool>,
     held: Arc<Held>,
+}
+
+/// Opens the server's gate: every call held, and every later one, is answered.
+pub struct Gate(tokio::sync::watch::Sender<bool>);
+
+impl Gate {
+    pub fn open(&self) {
+        let _ = self.0.send(true);
+    }
 }
 
 #[tonic::async_trait]
@@ -44,7 +57,7 @@ impl Operations for Holding {
     ) -> Result<Response<pb::Operation>, Status> {
         let now = self.held.in_hand.fetch_add(1, Ordering::SeqCst) + 1;
         self.held.peak.fetch_max(now, Ordering::SeqCst);
-        tokio::time::sleep(self.hold).await;
+        let _ = self.gate.clone().wait_for(|open| *open).await;
         self.held.in_hand.fetch_sub(1, Ordering::SeqCst);
         self.held.answered.fetch_add(1, Ordering::SeqCst);
         Ok(Response::new(pb::Operation {
@@ -83,13 +96,14 @@ impl Operations for Holding {
 }
 
 /// Serves on `127.0.0.1` with a cap of `streams` per connection, holding each
-/// `GetOperation` for `hold`.
-pub async fn serve(hold: Duration, streams: u32) -> (SocketAddr, Arc<Held>) {
+/// `GetOperation` until the gate opens.
+pub async fn serve(streams: u32) -> (SocketAddr, Arc<Held>, Gate) {
+    let (open, gate) = tokio::sync::watch::channel(false);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let held = Arc::new(Held::default());
     let service = OperationsServer::new(Holding {
-        hold,
+        gate,
         held: held.clone(),
     });
     tokio::spawn(
@@ -98,5 +112,5 @@ pub async fn serve(hold: Duration, streams: u32) -> (SocketAddr, Arc<Held>) {
             .add_service(service)
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
-    (addr, held)
+    (addr, held, Gate(open))
 }

@@ -1,0 +1,277 @@
+//! Connecting as a mature client does: a certificate for another name or a server without
+//! HTTP/2 ends the call at once with one readable line (not retried); every resolved
+//! address is tried, with Happy Eyeballs; a dead endpoint is not hit with one connect per
+//! call (gRPC's connection backoff); a connect attempt runs to its end when the calls
+//! waiting on it are dropped.
+
+mod support;
+#[path = "support/tls_server.rs"]
+mod tls_server;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use longrunning_grpc::emulator::{Emulator, Method, ScriptedOperation};
+use longrunning_grpc::{OperationsClient, RetryPolicy};
+use support::op;
+use tokio::time::Instant;
+
+#[tokio::test(start_paused = true)]
+async fn a_certificate_for_another_name_ends_the_call_at_once() {
+    let server = tls_server::serve(&["localhost"], &[b"h2"]).await;
+    let client = OperationsClient::builder()
+        .endpoint(format!("https://{}", server.addr))
+        .anonymous()
+        .ca_certificate(&server.cert_pem)
+        .build()
+        .await
+        .unwrap();
+
+    let started = Instant::now();
+    let err = client.get_operation(op("x")).await.unwrap_err();
+
+    assert!(err.is_permanent() && err.is_transport(), "{err:?}");
+    let shown = err.to_string();
+    assert!(
+        shown.starts_with(
+            r#"unavailable: tls: the certificate is for "localhost", not "127.0.0.1""#
+        ),
+        "{shown}"
+    );
+    assert_eq!(server.accepted(), 1, "tried once, not retried");
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_untrusted_certificate_is_named_and_not_retried() {
+    let server = tls_server::serve(&["127.0.0.1"], &[b"h2"]).await;
+    let client = OperationsClient::builder()
+        .endpoint(format!("https://{}", server.addr))
+        .anonymous()
+        .build()
+        .await
+        .unwrap();
+
+    let err = client.get_operation(op("x")).await.unwrap_err();
+
+    assert!(err.is_permanent(), "{err:?}");
+    assert!(err.to_string().contains("unknown issuer"), "{err}");
+    assert_eq!(server.accepted(), 1, "tried once, not retried");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_server_without_http2_in_alpn_ends_the_call_at_once() {
+    for alpn in [&[][..], &[&b"http/1.1"[..]][..]] {
+        let server = tls_server::serve(&["127.0.0.1"], alpn).await;
+        let client = OperationsClient::builder()
+            .endpoint(format!("https://{}", server.addr))
+            .anonymous()
+            .ca_certificate(&server.cert_pem)
+            .build()
+            .await
+            .unwrap();
+
+        let err = client.get_operation(op("x")).await.unwrap_err();
+
+        assert!(err.is_permanent(), "ALPN {alpn:?}: {err:?}");
+        assert!(
+            err.to_string().contains("does not speak HTTP/2 (ALPN)"),
+            "{err}"
+        );
+        assert_eq!(server.accepted(), 1, "tried once, not retried");
+    }
+}
+
+#[tokio::test]
+async fn a_trusted_certificate_with_h2_still_works() {
+    let server = tls_server::serve(&["127.0.0.1"], &[b"h2"]).await;
+    let client = OperationsClient::builder()
+        .endpoint(format!("https://{}", server.addr))
+        .anonymous()
+        .ca_certificate(&server.cert_pem)
+        .build()
+        .await
+        .unwrap();
+
+    client.cancel_operation(op("x")).await.unwrap();
+}
+
+/// A listener on `[::1]` whose backlog is full, so connects to it hang (SYNs dropped), as
+/// to an address that black-holes; its port is free on 127.0.0.1 too.
+fn black_hole_on_ipv6() -> (socket2::Socket, Vec<std::net::TcpStream>, u16) {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV6, Type::STREAM, None).unwrap();
+    socket.set_only_v6(true).unwrap();
+    socket
+        .bind(&"[::1]:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    socket.listen(0).unwrap();
+    let addr = socket.local_addr().unwrap().as_socket().unwrap();
+    // Fill the backlog; never accept.
+    let filling: Vec<_> = (0..2)
+        .filter_map(|_| {
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()
+        })
+        .collect();
+    (socket, filling, addr.port())
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_address_is_tried_with_happy_eyeballs() {
+    let (_hole, _filling, port) = black_hole_on_ipv6();
+    let emulator = Emulator::builder()
+        .listen(SocketAddr::from(([127, 0, 0, 1], port)))
+        .start()
+        .await
+        .unwrap();
+    emulator.insert(ScriptedOperation::new(op("x")));
+    let v6: SocketAddr = format!("[::1]:{port}").parse().unwrap();
+    let v4 = SocketAddr::from(([127, 0, 0, 1], port));
+    let client = OperationsClient::builder()
+        .endpoint(format!("http://dual.test:{port}"))
+        .resolve("dual.test", [v6, v4])
+        .anonymous()
+        .retry_policy(RetryPolicy::never())
+        .build()
+        .await
+        .unwrap();
+
+    let started = Instant::now();
+    client.get_operation(op("x")).await.unwrap();
+
+    // IPv6 first (the first address's family); IPv4 after Happy Eyeballs' 300 ms, not
+    // after the connect timeout.
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(emulator.count(Method::Get), 1);
+}
+
+/// Accepts TCP connections and closes each at once; counts them.
+async fn closing_listener() -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counted = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            drop(socket);
+        }
+    });
+    (addr, accepted)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dead_endpoint_is_not_hit_with_one_connect_per_call() {
+    let (addr, accepted) = closing_listener().await;
+    let client = support::builder_at(addr)
+        .retry_policy(RetryPolicy::never())
+        .build()
+        .await
+        .unwrap();
+
+    // Twenty calls in a row within the first backoff (1 s ± 20 %): one connect, and every
+    // call still fails at once with UNAVAILABLE.
+    for call in 0..20 {
+        let started = Instant::now();
+        let err = client.get_operation(op("x")).await.unwrap_err();
+        assert!(
+            err.is_unavailable() && err.is_transport(),
+            "call {call}: {err}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_millis(10),
+            "call {call}: fails fast"
+        );
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+
+    // After the backoff, one new attempt; the next waits 1.6 s ± 20 %.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    client.get_operation(op("x")).await.unwrap_err();
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    client.get_operation(op("x")).await.unwrap_err();
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        2,
+        "still backing off (1.28 s at least)"
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    client.get_operation(op("x")).await.unwrap_err();
+    assert_eq!(accepted.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retried_call_waits_for_the_backoff_and_reaches_a_server_that_came_back() {
+    let probe = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = probe.local_addr().unwrap();
+    drop(probe);
+    let client = support::builder_at(addr)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .await
+        .unwrap();
+    // Refused: the slot backs off.
+    client
+        .with_retry_policy(RetryPolicy::never())
+        .get_operation(op("x"))
+        .await
+        .unwrap_err();
+
+    let emulator = Emulator::builder().listen(addr).start().await.unwrap();
+    emulator.insert(ScriptedOperation::new(op("x")));
+
+    // The first attempt fails fast inside the backoff; the retry waits for its end.
+    client.get_operation(op("x")).await.unwrap();
+    assert_eq!(emulator.count(Method::Get), 1);
+}
+
+// Real time: the order is fixed by the server (it holds the handshake longer than the
+// call waits), and the wait for the handshake is a bound, not a window.
+#[tokio::test]
+async fn a_connect_attempt_runs_to_its_end_when_its_calls_are_dropped() {
+    let server =
+        tls_server::serve_after(&["127.0.0.1"], &[b"h2"], Duration::from_millis(300)).await;
+    let client = OperationsClient::builder()
+        .endpoint(format!("https://{}", server.addr))
+        .anonymous()
+        .ca_certificate(&server.cert_pem)
+        .retry_policy(RetryPolicy::never())
+        .build()
+        .await
+        .unwrap();
+
+    // The call gives up while the server still holds the TLS handshake.
+    let err = client
+        .with_timeout(Duration::from_millis(100))
+        .cancel_operation(op("x"))
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    assert_eq!(server.handshakes(), 0);
+
+    // Nothing polls the attempt now; it finishes anyway.
+    let waited = std::time::Instant::now();
+    while server.handshakes() == 0 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(30),
+            "the attempt stopped with its call"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // The next call finds the connection that attempt opened.
+    client.cancel_operation(op("x")).await.unwrap();
+    assert_eq!(server.accepted(), 1, "one connection in all");
+}

@@ -1,0 +1,98 @@
+//! A TLS server on loopback (rustls, a certificate from rcgen) that serves HTTP/2 answering
+//! every request with an empty gRPC OK, and counts the TCP connections it accepts.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::ServerConfig;
+use tokio_rustls::rustls::crypto::aws_lc_rs;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+pub struct TlsServer {
+    pub addr: SocketAddr,
+    /// The certificate, PEM (self-signed: trust it with `ca_certificate`).
+    pub cert_pem: String,
+    accepted: Arc<AtomicUsize>,
+    handshakes: Arc<AtomicUsize>,
+}
+
+impl TlsServer {
+    /// TLS handshakes completed so far.
+    pub fn handshakes(&self) -> usize {
+        self.handshakes.load(Ordering::SeqCst)
+    }
+
+    /// TCP connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+/// Serves TLS with a certificate for `names`, offering `alpn` (empty: no ALPN at all).
+pub async fn serve(names: &[&str], alpn: &[&[u8]]) -> TlsServer {
+    serve_after(names, alpn, std::time::Duration::ZERO).await
+}
+
+/// [`serve`], starting each TLS handshake only `hold` after the TCP connection.
+pub async fn serve_after(names: &[&str], alpn: &[&[u8]], hold: std::time::Duration) -> TlsServer {
+    let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    let certified = rcgen::generate_simple_self_signed(names).unwrap();
+    let cert = CertificateDer::from(certified.cert.der().to_vec());
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        certified.signing_key.serialize_der(),
+    ));
+    let mut config = ServerConfig::builder_with_provider(Arc::new(aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .unwrap();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let acceptor = TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counted = accepted.clone();
+    let handshakes = Arc::new(AtomicUsize::new(0));
+    let shaken = handshakes.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let acceptor = acceptor.clone();
+            let shaken = shaken.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(hold).await;
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                shaken.fetch_add(1, Ordering::SeqCst);
+                let Ok(mut connection) = h2::server::handshake(tls).await else {
+                    return;
+                };
+                while let Some(Ok((_, mut respond))) = connection.accept().await {
+                    // An empty message, then OK.
+                    let response = http::Response::builder()
+                        .header("content-type", "application/grpc")
+                        .body(())
+                        .unwrap();
+                    let Ok(mut send) = respond.send_response(response, false) else {
+                        continue;
+                    };
+                    let _ = send.send_data(bytes::Bytes::from_static(&[0; 5]), false);
+                    let mut trailers = http::HeaderMap::new();
+                    trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+                    let _ = send.send_trailers(trailers);
+                }
+            });
+        }
+    });
+    TlsServer {
+        addr,
+        cert_pem: certified.cert.pem(),
+        accepted,
+        handshakes,
+    }
+}
