@@ -1,7 +1,8 @@
 //! Cancel throughput, latency and memory: the raw generated tonic client over a tonic
-//! `Channel` beside `OperationsClient` (anonymous and static-token credentials), against one
-//! local server in a separate process; then a pool of connections under a 100-stream cap, and
-//! the cost of polling 1,000 operations.
+//! `Channel` beside `OperationsClient` (anonymous and static-token credentials, and the same
+//! pool over hyper's HTTP/2 client connection), against one local server in a separate
+//! process, in plaintext and over TLS; then a 1,000,000-call soak, a pool of connections
+//! under a 100-stream cap, and the cost of polling 1,000 operations.
 //!
 //! Two more baselines separate the protocol's cost from the wrapper's: the raw stub sending
 //! the headers Google front ends expect and a `grpc-timeout` deadline, and the same with a
@@ -9,7 +10,7 @@
 //! `/proc/<pid>/stat`), since with both on one machine a rate depends on either side.
 //!
 //! ```sh
-//! cargo bench --features emulator --bench cancel            # full run (about 3 minutes)
+//! cargo bench --features emulator --bench cancel            # full run (about 5 minutes)
 //! cargo bench --features emulator --bench cancel -- --quick # smaller counts, a smoke run
 //! ```
 
@@ -88,16 +89,22 @@ enum Kind {
     RawHeadersToken,
     Anonymous,
     Token,
+    /// `OperationsClient` (anonymous) with the same pool over hyper's client connection
+    /// instead of h2 directly: the connection layer's alternative.
+    Hyper,
 }
 
 impl Kind {
-    const ALL: [Kind; 5] = [
+    const ALL: [Kind; 6] = [
         Kind::Raw,
         Kind::RawHeaders,
         Kind::RawHeadersToken,
         Kind::Anonymous,
         Kind::Token,
+        Kind::Hyper,
     ];
+    /// The kinds measured again over TLS.
+    const TLS: [Kind; 4] = [Kind::Raw, Kind::Anonymous, Kind::Token, Kind::Hyper];
 
     fn label(self) -> &'static str {
         match self {
@@ -106,6 +113,7 @@ impl Kind {
             Kind::RawHeadersToken => "raw stub + headers, deadline, token",
             Kind::Anonymous => "OperationsClient (anonymous)",
             Kind::Token => "OperationsClient (token provider)",
+            Kind::Hyper => "OperationsClient (anon., hyper conn)",
         }
     }
 
@@ -116,6 +124,7 @@ impl Kind {
             Kind::RawHeadersToken => "raw-headers-token",
             Kind::Anonymous => "anonymous",
             Kind::Token => "token",
+            Kind::Hyper => "hyper",
         }
     }
 
@@ -125,6 +134,7 @@ impl Kind {
             "raw-headers" => Kind::RawHeaders,
             "raw-headers-token" => Kind::RawHeadersToken,
             "anonymous" => Kind::Anonymous,
+            "hyper" => Kind::Hyper,
             _ => Kind::Token,
         }
     }
@@ -139,20 +149,29 @@ enum Client {
 }
 
 impl Client {
-    async fn new(kind: Kind, url: &str, connections: usize) -> Client {
+    /// A client of `kind` for `url`; for `https://`, trusting the CA in `ca` (PEM).
+    async fn new(kind: Kind, url: &str, connections: usize, ca: Option<&str>) -> Client {
         match kind {
             Kind::Raw | Kind::RawHeaders | Kind::RawHeadersToken => {
-                let channel = Endpoint::from_shared(url.to_owned())
+                let mut endpoint = Endpoint::from_shared(url.to_owned())
                     .unwrap()
-                    .tcp_nodelay(true)
-                    .connect_lazy();
-                Client::Raw(RawClient::new(channel), kind)
+                    .tcp_nodelay(true);
+                if let Some(ca) = ca {
+                    let tls = tonic::transport::ClientTlsConfig::new()
+                        .ca_certificate(tonic::transport::Certificate::from_pem(ca));
+                    endpoint = endpoint.tls_config(tls).unwrap();
+                }
+                Client::Raw(RawClient::new(endpoint.connect_lazy()), kind)
             }
-            Kind::Anonymous | Kind::Token => {
-                let builder = OperationsClient::builder()
+            Kind::Anonymous | Kind::Token | Kind::Hyper => {
+                let mut builder = OperationsClient::builder()
                     .endpoint(url)
                     .connections(connections)
+                    .http2_via_hyper(kind == Kind::Hyper)
                     .timeout(Duration::from_secs(60));
+                if let Some(ca) = ca {
+                    builder = builder.ca_certificate(ca);
+                }
                 let builder = if kind == Kind::Token {
                     // Through the generic `CredentialsProvider` path, as any provider would.
                     let token =
@@ -222,7 +241,8 @@ fn main() {
     if args.iter().any(|a| a == "--serve") {
         let streams = arg("--max-streams").map(|s| s.parse().unwrap());
         let latency = arg("--latency-ms").map_or(0, |s| s.parse().unwrap());
-        return serve(streams, Duration::from_millis(latency));
+        let tls = arg("--tls-cert").zip(arg("--tls-key"));
+        return serve(streams, Duration::from_millis(latency), tls);
     }
     if args.iter().any(|a| a == "--serve-polling") {
         let ops: usize = arg("--ops").unwrap().parse().unwrap();
@@ -237,7 +257,7 @@ fn main() {
         let in_flight: usize = arg("--in-flight").map_or(1, |k| k.parse().unwrap());
         let kind = Kind::parse(&kind);
         return runtime().block_on(async {
-            let client = Client::new(kind, &url, 1).await;
+            let client = Client::new(kind, &url, 1, None).await;
             let tasks: Vec<_> = (0..in_flight)
                 .map(|_| {
                     let client = client.clone();
@@ -252,6 +272,11 @@ fn main() {
                 task.await.unwrap();
             }
         });
+    }
+    if let Some(kind) = arg("--soak") {
+        let url = arg("--endpoint").unwrap();
+        let n: usize = arg("--n").unwrap().parse().unwrap();
+        return soak_child(Kind::parse(&kind), &url, n);
     }
     if let Some(kind) = arg("--burst") {
         let url = arg("--endpoint").unwrap();
@@ -317,7 +342,7 @@ impl Operations for Lean {
 }
 
 /// A minimal Operations server: answers at once, so the client's cost dominates.
-fn serve(max_streams: Option<u32>, latency: Duration) {
+fn serve(max_streams: Option<u32>, latency: Duration, tls: Option<(String, String)>) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -329,6 +354,15 @@ fn serve(max_streams: Option<u32>, latency: Duration) {
         let mut server = tonic::transport::Server::builder();
         if let Some(n) = max_streams {
             server = server.max_concurrent_streams(n);
+        }
+        if let Some((cert, key)) = tls {
+            let identity = tonic::transport::Identity::from_pem(
+                std::fs::read(cert).unwrap(),
+                std::fs::read(key).unwrap(),
+            );
+            server = server
+                .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+                .unwrap();
         }
         let shutdown = stdin_closed();
         server
@@ -510,7 +544,7 @@ fn proc_status_kb(field: &str) -> u64 {
 /// `wall_ms errors rss_before_kb peak_kb`.
 fn burst_child(kind: Kind, url: &str, n: usize) {
     runtime().block_on(async {
-        let client = Client::new(kind, url, 1).await;
+        let client = Client::new(kind, url, 1, None).await;
         for _ in 0..200 {
             client.cancel().await;
         }
@@ -539,6 +573,48 @@ fn burst_child(kind: Kind, url: &str, n: usize) {
             peak,
             heap_peak / 1024,
             allocations / n
+        );
+    });
+}
+
+/// In a child process: `n` cancels with 64 in flight; prints the RSS (KiB) after a tenth of
+/// them and at the end, `rss_tenth_kb rss_end_kb errors`.
+fn soak_child(kind: Kind, url: &str, n: usize) {
+    runtime().block_on(async {
+        let client = Client::new(kind, url, 1, None).await;
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let errors = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let tenth = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let tasks: Vec<_> = (0..64)
+            .map(|_| {
+                let (client, done, errors, tenth) =
+                    (client.clone(), done.clone(), errors.clone(), tenth.clone());
+                tokio::spawn(async move {
+                    use std::sync::atomic::Ordering::Relaxed;
+                    loop {
+                        let call = done.fetch_add(1, Relaxed);
+                        if call >= n {
+                            return;
+                        }
+                        if call == n / 10 {
+                            tenth.store(proc_status_kb("VmRSS:"), Relaxed);
+                        }
+                        if !client.cancel().await {
+                            errors.fetch_add(1, Relaxed);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        use std::sync::atomic::Ordering::Relaxed;
+        println!(
+            "{} {} {}",
+            tenth.load(Relaxed),
+            proc_status_kb("VmRSS:"),
+            errors.load(Relaxed)
         );
     });
 }
@@ -618,52 +694,30 @@ fn cpu_seconds() -> f64 {
     cpu_ticks(None) as f64 / clock_ticks_per_second()
 }
 
-fn orchestrate(quick: bool) {
-    // Short rounds, interleaved in rotating order, so that the machine's drift (a shared
-    // virtual machine's neighbours) hits every client alike; rates are the median round.
-    let (seq_n, rounds, secs, burst_n, poll_ops, poll_after) = if quick {
-        (2_000, 2, 0.5, 2_000, 200, 5)
-    } else {
-        (20_000, 10, 1.0, 10_000, 1_000, 20)
-    };
-    println!(
-        "longrunning-grpc cancel benchmark{}",
-        if quick { " (quick)" } else { "" }
-    );
-    println!(
-        "machine: {} cores, {}; client on a current_thread runtime, server in a separate process",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(0),
-        std::fs::read_to_string("/proc/cpuinfo")
-            .ok()
-            .and_then(
-                |c| c.lines().find(|l| l.starts_with("model name")).map(|l| l
-                    .split(':')
-                    .nth(1)
-                    .unwrap_or("")
-                    .trim()
-                    .to_owned())
-            )
-            .unwrap_or_default()
-    );
-
-    let server = Server::spawn(&["--serve", "--max-streams", "100"]);
-    let url = server.url.clone();
-    let rt = runtime();
-
+/// Sequential and 64-in-flight cancels of each of `all_kinds` against the server at `url`
+/// (process `server_pid`), in interleaved rounds; prints the two tables.
+#[allow(clippy::too_many_arguments)]
+fn compare(
+    rt: &tokio::runtime::Runtime,
+    url: &str,
+    server_pid: u32,
+    all_kinds: &[Kind],
+    ca: Option<&str>,
+    seq_n: usize,
+    rounds: usize,
+    secs: f64,
+) {
     // Sequential and 64-in-flight, rounds interleaved so drift hits every client alike.
-    let kinds = Kind::ALL.len();
+    let kinds = all_kinds.len();
     let mut seq: Vec<Vec<Sequential>> = (0..kinds).map(|_| Vec::new()).collect();
     let mut conc: Vec<Vec<(f64, usize, usize)>> = (0..kinds).map(|_| Vec::new()).collect();
     // CPU used by the client and by the server, and calls made, in each mode.
     let mut seq_cpu = vec![CpuTally::default(); kinds];
     let mut conc_cpu = vec![CpuTally::default(); kinds];
-    let server_pid = server.child.id();
     rt.block_on(async {
         let mut clients = Vec::new();
-        for kind in Kind::ALL {
-            clients.push(Client::new(kind, &url, 1).await);
+        for kind in all_kinds {
+            clients.push(Client::new(*kind, url, 1, ca).await);
         }
         for round in 0..rounds {
             for k in 0..kinds {
@@ -745,7 +799,7 @@ fn orchestrate(quick: bool) {
         "client CPU/call",
         "server CPU/call"
     );
-    for (i, kind) in Kind::ALL.iter().enumerate() {
+    for (i, kind) in all_kinds.iter().enumerate() {
         println!(
             "  {:<34} {:>10.0} {:>9.1} {:>9.1} {:>7} {:>8.3} {:>+8.1} {:>12.2}µs {:>12.2}µs",
             kind.label(),
@@ -770,7 +824,7 @@ fn orchestrate(quick: bool) {
         "client CPU/call",
         "server CPU/call"
     );
-    for (i, kind) in Kind::ALL.iter().enumerate() {
+    for (i, kind) in all_kinds.iter().enumerate() {
         let (mid, low, high) = paired[i];
         println!(
             "  {:<34} {:>10.0} {:>7} {:>8.3} {:>6.3} ({:.3}-{:.3}) {:>12.2}µs {:>12.2}µs",
@@ -784,6 +838,86 @@ fn orchestrate(quick: bool) {
             conc_cpu[i].0,
             conc_cpu[i].1
         );
+    }
+}
+
+fn orchestrate(quick: bool) {
+    // Short rounds, interleaved in rotating order, so that the machine's drift (a shared
+    // virtual machine's neighbours) hits every client alike; rates are the median round.
+    let (seq_n, rounds, secs, burst_n, poll_ops, poll_after) = if quick {
+        (2_000, 2, 0.5, 2_000, 200, 5)
+    } else {
+        (20_000, 10, 1.0, 10_000, 1_000, 20)
+    };
+    println!(
+        "longrunning-grpc cancel benchmark{}",
+        if quick { " (quick)" } else { "" }
+    );
+    println!(
+        "machine: {} cores, {}; client on a current_thread runtime, server in a separate process",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
+        std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(
+                |c| c.lines().find(|l| l.starts_with("model name")).map(|l| l
+                    .split(':')
+                    .nth(1)
+                    .unwrap_or("")
+                    .trim()
+                    .to_owned())
+            )
+            .unwrap_or_default()
+    );
+
+    let server = Server::spawn(&["--serve", "--max-streams", "100"]);
+    let url = server.url.clone();
+    let rt = runtime();
+
+    compare(
+        &rt,
+        &url,
+        server.child.id(),
+        &Kind::ALL,
+        None,
+        seq_n,
+        rounds,
+        secs,
+    );
+
+    // The same over TLS: rustls on both sides, a self-signed certificate the clients trust.
+    {
+        let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+        let dir = std::env::temp_dir().join(format!("lro-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, certified.cert.pem()).unwrap();
+        std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+        let tls_server = Server::spawn(&[
+            "--serve",
+            "--max-streams",
+            "100",
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ]);
+        let tls_url = tls_server.url.replacen("http://", "https://", 1);
+        println!("\nover TLS (rustls on both sides):");
+        let ca = certified.cert.pem();
+        compare(
+            &rt,
+            &tls_url,
+            tls_server.child.id(),
+            &Kind::TLS,
+            Some(&ca),
+            seq_n,
+            rounds,
+            secs,
+        );
+        drop(tls_server);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     // Bursts, each in its own process so peak memory is the client's alone.
@@ -838,6 +972,40 @@ fn orchestrate(quick: bool) {
         );
     }
 
+    // Soak: RSS after a tenth of the calls and at the end, in a process of its own.
+    let soak_n = if quick { 100_000 } else { 1_000_000 };
+    println!("\nsoak: {soak_n} cancels, 64 in flight (one process per client)");
+    println!(
+        "  {:<34} {:>18} {:>13} {:>8} {:>7}",
+        "client", "rss at 1/10 MiB", "rss end MiB", "ratio", "errors"
+    );
+    for kind in [Kind::Raw, Kind::Anonymous] {
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--soak",
+                kind.arg(),
+                "--endpoint",
+                &url,
+                "--n",
+                &soak_n.to_string(),
+            ])
+            .output()
+            .unwrap();
+        let v: Vec<u64> = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(|x| x.parse().unwrap_or(0))
+            .collect();
+        let (tenth, end, errors) = (v[0], v[1], v[2]);
+        println!(
+            "  {:<34} {:>18.1} {:>13.1} {:>8.3} {:>7}",
+            kind.label(),
+            tenth as f64 / 1024.0,
+            end as f64 / 1024.0,
+            end as f64 / tenth.max(1) as f64,
+            errors
+        );
+    }
+
     drop(server);
 
     // Beyond one connection: 1,000 in flight against a 100-stream cap, with a 10 ms answer
@@ -849,8 +1017,8 @@ fn orchestrate(quick: bool) {
         "\n1000 calls in flight for {secs} s, server capped at 100 streams per connection, 10 ms per answer"
     );
     let (one, four) = rt.block_on(async {
-        let one = Client::new(Kind::Anonymous, &url, 1).await;
-        let four = Client::new(Kind::Anonymous, &url, 4).await;
+        let one = Client::new(Kind::Anonymous, &url, 1, None).await;
+        let four = Client::new(Kind::Anonymous, &url, 4, None).await;
         let a = concurrent(&one, 1000, secs).await;
         let b = concurrent(&four, 1000, secs).await;
         (a, b)

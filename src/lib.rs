@@ -62,7 +62,9 @@
 //! Every call returns [`Error`]: invalid input (reported before anything is sent, with
 //! [`Error::is_invalid_argument`]), credentials, transport, deadline, or a server status with
 //! its gRPC [`code`](Error::code), message and the decoded `google.rpc`
-//! [`details`](Error::details) (`ErrorInfo`, `RetryInfo`, …).
+//! [`details`](Error::details) (`ErrorInfo`, `RetryInfo`, …). Its `Display` is one line that
+//! names the cause, e.g. `unavailable: the server refused the stream before processing it
+//! (REFUSED_STREAM) in GetOperation for "…"`; `source()` keeps the underlying errors.
 //!
 //! # Retries, deadlines and polling
 //!
@@ -83,6 +85,16 @@
 //! concurrent streams per HTTP/2 connection; [`OperationsClientBuilder::connections`]
 //! spreads calls over several. TLS trusts the roots chosen by the crate's features, plus
 //! any CA given to [`OperationsClientBuilder::ca_certificate`].
+//!
+//! Every resolved address is tried, with Happy Eyeballs; after a failed connect the
+//! connection waits out gRPC's connection backoff, and calls meanwhile fail at once (their
+//! retries wait for the next attempt). A connection that goes silent is noticed when a
+//! call's deadline passes on it with nothing received: it is pinged once and replaced if
+//! the ping goes unanswered for 4 s. Periodic keepalive is off by default (Google front
+//! ends refuse pings more frequent than about once a minute);
+//! [`OperationsClientBuilder::keepalive_interval`] turns it on. A front end's HTTP error
+//! page becomes the status gRPC specifies for it, and TLS failures that trying again
+//! cannot mend are reported at once ([`Error::is_permanent`]).
 //!
 //! The client can instead share a tonic channel with your other clients
 //! ([`OperationsClientBuilder::channel`]) or run over any [`GrpcTransport`] with your own

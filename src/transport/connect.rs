@@ -18,7 +18,7 @@ use tokio_rustls::rustls::pki_types::ServerName;
 use tonic::Code;
 use tower_service::Service;
 
-use super::connection::{Conn, http2};
+use super::connection::{Conn, http2, http2_via_hyper};
 use super::status::{lowercase_first, status_retry_at};
 use super::tls;
 use crate::Error;
@@ -87,6 +87,9 @@ pub(crate) struct Settings {
     pub(crate) tcp_keepalive: Option<Duration>,
     /// Addresses to connect to for a host instead of asking DNS.
     pub(crate) resolve: Arc<HashMap<String, Vec<SocketAddr>>>,
+    /// HTTP/2 through hyper's client connection instead of h2 directly: for the
+    /// benchmark's comparison of the two.
+    pub(crate) via_hyper: bool,
     /// The first stream id of each connection (tests use up the ids).
     #[cfg(test)]
     pub(crate) first_stream_id: Option<u32>,
@@ -222,6 +225,9 @@ impl Connector {
             .map_err(|e| self.tcp_failed(e))?
             .into_inner();
         let Some((tls, name)) = &self.tls else {
+            if self.settings.via_hyper {
+                return http2_via_hyper(stream).await;
+            }
             return http2(stream, &self.settings).await;
         };
         let stream = tls
@@ -236,6 +242,9 @@ impl Connector {
                 ),
                 None,
             ));
+        }
+        if self.settings.via_hyper {
+            return http2_via_hyper(stream).await;
         }
         http2(stream, &self.settings).await
     }
