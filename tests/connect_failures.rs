@@ -18,16 +18,18 @@ use longrunning_grpc::{OperationsClient, RetryPolicy};
 use support::op;
 use tokio::time::Instant;
 
-#[tokio::test(start_paused = true)]
-async fn a_certificate_for_another_name_ends_the_call_at_once() {
-    let server = tls_server::serve(&["localhost"], &[b"h2"]).await;
-    let client = OperationsClient::builder()
+/// A builder for `server` that trusts its certificate.
+fn trusting(server: &tls_server::TlsServer) -> longrunning_grpc::OperationsClientBuilder {
+    OperationsClient::builder()
         .endpoint(format!("https://{}", server.addr))
         .anonymous()
         .ca_certificate(&server.cert_pem)
-        .build()
-        .await
-        .unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_certificate_for_another_name_ends_the_call_at_once() {
+    let server = tls_server::serve(&["localhost"], &[b"h2"]).await;
+    let client = trusting(&server).build().await.unwrap();
 
     let started = Instant::now();
     let err = client.get_operation(op("x")).await.unwrap_err();
@@ -91,13 +93,7 @@ async fn a_server_without_http2_in_alpn_ends_the_call_at_once() {
 #[tokio::test]
 async fn a_trusted_certificate_with_h2_still_works() {
     let server = tls_server::serve(&["127.0.0.1"], &[b"h2"]).await;
-    let client = OperationsClient::builder()
-        .endpoint(format!("https://{}", server.addr))
-        .anonymous()
-        .ca_certificate(&server.cert_pem)
-        .build()
-        .await
-        .unwrap();
+    let client = trusting(&server).build().await.unwrap();
 
     client.cancel_operation(op("x")).await.unwrap();
 }
@@ -243,10 +239,7 @@ async fn a_retried_call_waits_for_the_backoff_and_reaches_a_server_that_came_bac
 async fn a_connect_attempt_runs_to_its_end_when_its_calls_are_dropped() {
     let server =
         tls_server::serve_after(&["127.0.0.1"], &[b"h2"], Duration::from_millis(300)).await;
-    let client = OperationsClient::builder()
-        .endpoint(format!("https://{}", server.addr))
-        .anonymous()
-        .ca_certificate(&server.cert_pem)
+    let client = trusting(&server)
         .retry_policy(RetryPolicy::never())
         .build()
         .await

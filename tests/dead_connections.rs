@@ -14,11 +14,17 @@ use tokio::time::Instant;
 
 const DEADLINE: Duration = Duration::from_secs(2);
 
-#[tokio::test(start_paused = true)]
-async fn a_silent_connection_is_replaced_within_the_deadline_plus_five_seconds() {
+/// An emulator holding operation `x`, and a relay in front of it.
+async fn relayed_emulator() -> (Emulator, relay::Relay) {
     let emulator = Emulator::start().await.unwrap();
     emulator.insert(ScriptedOperation::new(op("x")));
     let relay = relay::start(emulator.local_addr()).await;
+    (emulator, relay)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_silent_connection_is_replaced_within_the_deadline_plus_five_seconds() {
+    let (emulator, relay) = relayed_emulator().await;
     let client = support::builder_at(relay.addr)
         .timeout(DEADLINE)
         .build()
@@ -61,9 +67,7 @@ async fn a_silent_connection_is_replaced_within_the_deadline_plus_five_seconds()
 async fn a_busy_connection_is_not_pinged_for_a_slow_call() {
     // A call that outlives its deadline while other calls' answers keep arriving on the
     // same connection: the connection is not silent, so nothing is retired.
-    let emulator = Emulator::start().await.unwrap();
-    emulator.insert(ScriptedOperation::new(op("x")));
-    let relay = relay::start(emulator.local_addr()).await;
+    let (emulator, relay) = relayed_emulator().await;
     let client = support::builder_at(relay.addr)
         .timeout(DEADLINE)
         .build()
@@ -88,9 +92,7 @@ async fn a_busy_connection_is_not_pinged_for_a_slow_call() {
 
 #[tokio::test(start_paused = true)]
 async fn periodic_keepalive_replaces_a_silent_idle_connection_before_a_call_needs_it() {
-    let emulator = Emulator::start().await.unwrap();
-    emulator.insert(ScriptedOperation::new(op("x")));
-    let relay = relay::start(emulator.local_addr()).await;
+    let (_emulator, relay) = relayed_emulator().await;
     let client = support::builder_at(relay.addr)
         .timeout(DEADLINE)
         .keepalive_interval(Duration::from_secs(1))
@@ -116,9 +118,7 @@ async fn periodic_keepalive_replaces_a_silent_idle_connection_before_a_call_need
 
 #[tokio::test(start_paused = true)]
 async fn keepalive_without_while_idle_pings_only_once_a_call_is_in_flight() {
-    let emulator = Emulator::start().await.unwrap();
-    emulator.insert(ScriptedOperation::new(op("x")));
-    let relay = relay::start(emulator.local_addr()).await;
+    let (_emulator, relay) = relayed_emulator().await;
     let client = support::builder_at(relay.addr)
         .timeout(Duration::from_secs(10))
         .keepalive_interval(Duration::from_secs(1))

@@ -18,7 +18,7 @@ use tokio_rustls::rustls::pki_types::ServerName;
 use tonic::Code;
 use tower_service::Service;
 
-use super::connection::{Conn, http2, http2_via_hyper};
+use super::connection::{Conn, http2};
 use super::status::{lowercase_first, status_retry_at};
 use super::tls;
 use crate::Error;
@@ -226,7 +226,7 @@ impl Connector {
             .into_inner();
         let Some((tls, name)) = &self.tls else {
             if self.settings.via_hyper {
-                return http2_via_hyper(stream).await;
+                return super::via_hyper::http2(stream).await;
             }
             return http2(stream, &self.settings).await;
         };
@@ -244,7 +244,7 @@ impl Connector {
             ));
         }
         if self.settings.via_hyper {
-            return http2_via_hyper(stream).await;
+            return super::via_hyper::http2(stream).await;
         }
         http2(stream, &self.settings).await
     }

@@ -50,10 +50,33 @@ pub(super) struct Conn {
     health: Arc<Health>,
 }
 
+impl Conn {
+    /// A connection over hyper's handle, whose health is only whether it has closed.
+    pub(super) fn over_hyper(send: hyper::client::conn::http2::SendRequest<Body>) -> Self {
+        Self {
+            send: Sender::Hyper(send),
+            health: Arc::new(Health {
+                closed: AtomicBool::new(false),
+                reads: Arc::new(AtomicU64::new(0)),
+                spoke: Arc::new(tokio::sync::Notify::new()),
+                in_flight: AtomicUsize::new(0),
+                checking: AtomicBool::new(false),
+                ping: tokio::sync::Mutex::new(None),
+                task: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// Marks the connection closed: the next call connects anew.
+    pub(super) fn mark_closed(&self) {
+        self.health.closed.store(true, Ordering::Release);
+    }
+}
+
 /// The handle requests go out on: h2's own, or hyper's client connection over h2 (kept
 /// only so the benchmark can measure the two side by side; see the transport's docs).
 #[derive(Clone)]
-enum Sender {
+pub(super) enum Sender {
     H2(SendRequest<Bytes>),
     Hyper(hyper::client::conn::http2::SendRequest<Body>),
 }
@@ -220,7 +243,7 @@ pub(super) async fn send_on(
 ) -> Result<http::Response<Body>, SendFailed> {
     let mut send = match &conn.send {
         Sender::H2(send) => send.clone(),
-        Sender::Hyper(send) => return via_hyper(conn, send.clone(), request).await,
+        Sender::Hyper(send) => return super::via_hyper::send_on(conn, send.clone(), request).await,
     };
     // Fails only if the connection has ended (h2 then refuses every new stream).
     if let Err(e) = std::future::poll_fn(|cx| send.poll_ready(cx)).await {
@@ -564,73 +587,6 @@ where
     }
     Ok(Conn {
         send: Sender::H2(send),
-        health,
-    })
-}
-
-/// [`send_on`] over hyper's client connection: hyper sends the body and awaits the answer
-/// in tasks of its own, and hands back a request it did not send.
-async fn via_hyper(
-    conn: &Conn,
-    mut send: hyper::client::conn::http2::SendRequest<Body>,
-    request: http::Request<Body>,
-) -> Result<http::Response<Body>, SendFailed> {
-    let unsent = |e: hyper::Error| {
-        conn.health.closed.store(true, Ordering::Release);
-        super::status::status(
-            tonic::Code::Unavailable,
-            format!("the connection ended: {e}"),
-            false,
-            Some(Arc::new(e)),
-        )
-    };
-    if let Err(e) = send.ready().await {
-        return Err(SendFailed::Unsent(Box::new(request), unsent(e)));
-    }
-    match send.try_send_request(request).await {
-        Ok(response) => Ok(response.map(Body::new)),
-        Err(mut e) => match e.take_message() {
-            Some(request) => Err(SendFailed::Unsent(
-                Box::new(request),
-                unsent(e.into_error()),
-            )),
-            None => Err(SendFailed::Sent(Box::new(e.into_error()))),
-        },
-    }
-}
-
-/// The HTTP/2 handshake with hyper's client connection, with the same windows as
-/// [`http2`]; for the benchmark's comparison only (no health checks).
-pub(super) async fn http2_via_hyper<IO>(io: IO) -> Result<Conn, ConnectFailed>
-where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let (send, connection) =
-        hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
-            .initial_stream_window_size(2 << 20)
-            .initial_connection_window_size(5 << 20)
-            .max_frame_size(16 << 10)
-            .max_header_list_size(16 << 10)
-            .max_send_buf_size(1 << 20)
-            .handshake::<_, Body>(hyper_util::rt::TokioIo::new(io))
-            .await
-            .map_err(|e| ConnectFailed::new(format!("http/2 handshake: {e}"), Some(e.into())))?;
-    let health = Arc::new(Health {
-        closed: AtomicBool::new(false),
-        reads: Arc::new(AtomicU64::new(0)),
-        spoke: Arc::new(tokio::sync::Notify::new()),
-        in_flight: AtomicUsize::new(0),
-        checking: AtomicBool::new(false),
-        ping: tokio::sync::Mutex::new(None),
-        task: Mutex::new(None),
-    });
-    let watched = health.clone();
-    tokio::spawn(async move {
-        let _ = connection.await;
-        watched.closed.store(true, Ordering::Release);
-    });
-    Ok(Conn {
-        send: Sender::Hyper(send),
         health,
     })
 }

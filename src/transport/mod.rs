@@ -49,6 +49,7 @@ mod pool;
 mod response;
 mod status;
 mod tls;
+mod via_hyper;
 
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};

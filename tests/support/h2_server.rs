@@ -123,18 +123,23 @@ pub async fn serve_refusing(refuse: usize) -> (SocketAddr, Arc<AtomicUsize>) {
                         respond.send_reset(h2::Reason::REFUSED_STREAM);
                         continue;
                     }
-                    let response = http::Response::builder()
-                        .header("content-type", "application/grpc")
-                        .body(())
-                        .unwrap();
-                    let Ok(mut send) = respond.send_response(response, false) else {
-                        continue;
-                    };
-                    let _ = send.send_data(Bytes::from_static(&[0; 5]), false);
-                    let _ = send.send_trailers(header_map(&[("grpc-status", "0")]));
+                    answer_ok(respond);
                 }
             });
         }
     });
     (addr, requests)
+}
+
+/// Answers with an empty message and `grpc-status: 0`.
+pub fn answer_ok(mut respond: h2::server::SendResponse<Bytes>) {
+    let response = http::Response::builder()
+        .header("content-type", "application/grpc")
+        .body(())
+        .unwrap();
+    let Ok(mut send) = respond.send_response(response, false) else {
+        return;
+    };
+    let _ = send.send_data(Bytes::from_static(&[0; 5]), false);
+    let _ = send.send_trailers(header_map(&[("grpc-status", "0")]));
 }
