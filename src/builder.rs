@@ -18,7 +18,8 @@ use crate::client::{Config, OperationsClient, Timeout};
 use crate::headers;
 use crate::retry::{PollingPolicy, RetryPolicy};
 use crate::transport::{
-    CheckResponses, Connector, Endpoint, GrpcTransport, Keepalive, Settings, Transport,
+    CheckResponses, Connector, Endpoint, GrpcTransport, Keepalive, ProxySetting, Settings,
+    Transport, choose_proxy,
 };
 
 /// The default endpoint: the Gemini for Google Cloud API.
@@ -56,6 +57,7 @@ pub struct OperationsClientBuilder {
     keepalive_while_idle: bool,
     tcp_keepalive: Option<Duration>,
     resolve: HashMap<String, Vec<SocketAddr>>,
+    proxy: ProxySetting,
     via_hyper: bool,
 }
 
@@ -100,6 +102,7 @@ impl Default for OperationsClientBuilder {
             keepalive_while_idle: false,
             tcp_keepalive: None,
             resolve: HashMap::new(),
+            proxy: ProxySetting::FromEnv,
             via_hyper: false,
         }
     }
@@ -272,6 +275,29 @@ impl OperationsClientBuilder {
         self
     }
 
+    /// Connects through this HTTP CONNECT proxy (`http://[user:password@]host:port`), for
+    /// every endpoint, loopback included; the user info is sent as Basic
+    /// `Proxy-Authorization` and never shown. TLS still runs end to end with the
+    /// endpoint's name. Only `http://` proxies; another scheme is refused by
+    /// [`build`](Self::build). A proxy that refuses the CONNECT with 401, 403 or 407 ends
+    /// the call at once, naming the proxy and its answer.
+    ///
+    /// Default: the environment, read as gRPC reads it: `grpc_proxy`, else `https_proxy`,
+    /// else `http_proxy` (either case); hosts in `no_grpc_proxy`, else `no_proxy`, are
+    /// exempt (names on label boundaries, `*`, IP addresses, CIDR blocks), and loopback
+    /// endpoints never use the environment's proxy.
+    pub fn proxy(mut self, url: impl Into<String>) -> Self {
+        self.proxy = ProxySetting::Url(url.into());
+        self
+    }
+
+    /// Connects directly, whatever the environment's proxy variables say. Default: the
+    /// environment (see [`proxy`](Self::proxy)).
+    pub fn no_proxy(mut self) -> Self {
+        self.proxy = ProxySetting::Off;
+        self
+    }
+
     /// Drives HTTP/2 through hyper's client connection instead of h2 directly. Only for
     /// the benchmark, which measures the two side by side; no health checks or resends.
     #[doc(hidden)]
@@ -316,6 +342,7 @@ impl OperationsClientBuilder {
                     }),
                     tcp_keepalive: self.tcp_keepalive,
                     resolve: Arc::new(std::mem::take(&mut self.resolve)),
+                    proxy: choose_proxy(&self.proxy, &endpoint, |name| std::env::var(name).ok())?,
                     via_hyper: self.via_hyper,
                     #[cfg(test)]
                     first_stream_id: None,

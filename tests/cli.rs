@@ -28,6 +28,7 @@ fn lro() -> Command {
         "LRO_ACCESS_TOKEN",
         "GOOGLE_CLOUD_QUOTA_PROJECT",
         "LRO_LOG",
+        "LRO_CA_CERT",
     ] {
         cmd.env_remove(var);
     }
@@ -412,5 +413,75 @@ async fn demo_runs_the_whole_story_offline() {
     assert_eq!(
         outcomes,
         ["cancelled", "completed", "failed", "running", "unsupported"]
+    );
+}
+
+#[tokio::test]
+async fn ca_cert_trusts_a_private_ca_and_an_unreadable_file_is_a_usage_error() {
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let emulator = Emulator::builder()
+        .tls(certified.cert.pem(), certified.signing_key.serialize_pem())
+        .start()
+        .await
+        .unwrap();
+    let name = "projects/p/locations/l/operations/private";
+    emulator.insert(ScriptedOperation::new(name));
+    let dir = std::env::temp_dir().join(format!("lro-ca-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, certified.cert.pem()).unwrap();
+
+    let refused = run(lro()
+        .args([
+            "--endpoint",
+            &emulator.endpoint(),
+            "--no-auth",
+            "--timeout",
+            "5",
+        ])
+        .args(["--output", "json", "get", name]))
+    .await;
+    let trusted = run(lro()
+        .args(["--endpoint", &emulator.endpoint(), "--no-auth"])
+        .args([
+            "--ca-cert",
+            ca.to_str().unwrap(),
+            "--output",
+            "json",
+            "get",
+            name,
+        ]))
+    .await;
+    let from_env = run(lro().env("LRO_CA_CERT", &ca).args([
+        "--endpoint",
+        &emulator.endpoint(),
+        "--no-auth",
+        "get",
+        name,
+    ]))
+    .await;
+    let missing = run(lro()
+        .args(["--endpoint", &emulator.endpoint(), "--no-auth"])
+        .args(["--ca-cert", "/nonexistent/ca.pem", "get", name]))
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
+
+    assert_eq!(refused.code, 1, "{}", refused.stdout);
+    assert!(
+        refused.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown issuer")
+    );
+    assert_eq!(trusted.code, 0, "{}{}", trusted.stdout, trusted.stderr);
+    assert_eq!(trusted.json()["name"], name);
+    assert_eq!(from_env.code, 0, "{}", from_env.stderr);
+    assert_eq!(missing.code, 2);
+    assert!(
+        missing
+            .stderr
+            .contains("cannot read --ca-cert /nonexistent/ca.pem"),
+        "{}",
+        missing.stderr
     );
 }

@@ -19,6 +19,7 @@ use tonic::Code;
 use tower_service::Service;
 
 use super::connection::{Conn, http2};
+use super::proxy::Proxy;
 use super::status::{lowercase_first, status_retry_at};
 use super::tls;
 use crate::Error;
@@ -51,6 +52,10 @@ impl Endpoint {
     pub(crate) fn host(&self) -> &str {
         let host = self.uri.host().unwrap_or_default();
         host.trim_start_matches('[').trim_end_matches(']')
+    }
+
+    pub(crate) fn uri(&self) -> &Uri {
+        &self.uri
     }
 
     pub(crate) fn is_tls(&self) -> bool {
@@ -87,6 +92,8 @@ pub(crate) struct Settings {
     pub(crate) tcp_keepalive: Option<Duration>,
     /// Addresses to connect to for a host instead of asking DNS.
     pub(crate) resolve: Arc<HashMap<String, Vec<SocketAddr>>>,
+    /// The HTTP CONNECT proxy connections go through, if any.
+    pub(crate) proxy: Option<Proxy>,
     /// HTTP/2 through hyper's client connection instead of h2 directly: for the
     /// benchmark's comparison of the two.
     pub(crate) via_hyper: bool,
@@ -219,11 +226,21 @@ impl Connector {
 
     async fn handshake(&self) -> Result<Conn, ConnectFailed> {
         let mut tcp = self.tcp.clone();
-        let stream = tcp
-            .call(self.tcp_uri.clone())
-            .await
-            .map_err(|e| self.tcp_failed(e))?
-            .into_inner();
+        let stream = match &self.settings.proxy {
+            None => tcp
+                .call(self.tcp_uri.clone())
+                .await
+                .map_err(|e| self.tcp_failed(&self.target, e))?
+                .into_inner(),
+            Some(proxy) => {
+                let stream = tcp
+                    .call(proxy.uri.clone())
+                    .await
+                    .map_err(|e| self.tcp_failed(&format!("proxy {}", proxy.authority), e))?
+                    .into_inner();
+                super::proxy::connect(stream, proxy, &self.target).await?
+            }
+        };
         let Some((tls, name)) = &self.tls else {
             if self.settings.via_hyper {
                 return super::via_hyper::http2(stream).await;
@@ -249,13 +266,17 @@ impl Connector {
         http2(stream, &self.settings).await
     }
 
-    fn tcp_failed(&self, e: impl std::error::Error + Send + Sync + 'static) -> ConnectFailed {
+    fn tcp_failed(
+        &self,
+        what: &str,
+        e: impl std::error::Error + Send + Sync + 'static,
+    ) -> ConnectFailed {
         // hyper-util says "tcp connect error" and keeps the I/O error as its source.
         let cause = std::error::Error::source(&e)
             .map(|io| lowercase_first(&io.to_string()))
             .unwrap_or_else(|| e.to_string());
         ConnectFailed::new(
-            format!("cannot connect to {}: {cause}", self.target),
+            format!("cannot connect to {what}: {cause}"),
             Some(Box::new(e)),
         )
     }

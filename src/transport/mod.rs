@@ -38,7 +38,8 @@
 //! ([`pool`]). (tonic's `balance_list` keys endpoints by URI, so n copies of one endpoint
 //! collapse into one connection.)
 //!
-//! The pieces: [`connect`] (the endpoint, TCP, TLS from [`tls`], the HTTP/2 handshake) →
+//! The pieces: [`connect`] (the endpoint, TCP or a tunnel through a [`proxy`], TLS from
+//! [`tls`], the HTTP/2 handshake) →
 //! [`pool`] (slots, shared connect attempts, reconnects) → [`connection`] (one request on
 //! one connection) → [`status`] (failures as gRPC statuses); and, on every transport,
 //! [`response`] (answers that are not gRPC, and status headers tonic would panic on).
@@ -46,6 +47,7 @@
 mod connect;
 mod connection;
 mod pool;
+mod proxy;
 mod response;
 mod status;
 mod tls;
@@ -68,6 +70,7 @@ use tower_service::Service;
 
 pub(crate) use connect::{Connector, Endpoint, Keepalive, Settings};
 use pool::{Pool, Slot};
+pub(crate) use proxy::{ProxySetting, choose as choose_proxy};
 pub(crate) use response::{CheckResponses, NotGrpc};
 pub(crate) use status::cause_of;
 use status::status;
@@ -368,6 +371,7 @@ mod tests {
             keepalive: None,
             tcp_keepalive: None,
             resolve: Default::default(),
+            proxy: None,
             via_hyper: false,
             first_stream_id,
         };

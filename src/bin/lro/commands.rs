@@ -9,12 +9,13 @@ use longrunning_grpc::{CancelOutcome, OperationsClient, Polled};
 use serde_json::json;
 
 use crate::global::{Global, Output, with_wait_timeout};
-use crate::output::{ENDED_OTHERWISE, STILL_RUNNING, Spinner, fail, print};
+use crate::output::{ENDED_OTHERWISE, STILL_RUNNING, Spinner, fail, print, usage};
 use crate::text;
 
 /// The client of `global`, or the exit code of its error (already printed).
 async fn client(global: &Global) -> Result<OperationsClient, ExitCode> {
-    global.client().await.map_err(|e| fail(global.output, &e))
+    let ca = global.ca_pem().map_err(|why| usage(global.output, &why))?;
+    global.client(ca).await.map_err(|e| fail(global.output, &e))
 }
 
 /// `lro cancel NAME [--wait [--wait-timeout S]]`.

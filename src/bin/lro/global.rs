@@ -36,6 +36,15 @@ pub struct Global {
     #[arg(long, global = true)]
     pub allow_insecure: bool,
 
+    /// An HTTP CONNECT proxy, `http://user:password@host:port` or `http://host:port`
+    /// (default: grpc_proxy, https_proxy or http_proxy from the environment).
+    #[arg(long, value_name = "URL", global = true)]
+    pub proxy: Option<String>,
+
+    /// A CA certificate (PEM) to trust beside the system's roots.
+    #[arg(long, value_name = "FILE", env = "LRO_CA_CERT", global = true)]
+    pub ca_cert: Option<std::path::PathBuf>,
+
     /// Log more to stderr (-v info, -vv debug, -vvv trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
@@ -49,8 +58,18 @@ pub enum Output {
 }
 
 impl Global {
-    /// The client these flags describe.
-    pub async fn client(&self) -> Result<OperationsClient, Error> {
+    /// The CA certificate of `--ca-cert`, read; the error says which file and why.
+    pub fn ca_pem(&self) -> Result<Option<Vec<u8>>, String> {
+        match &self.ca_cert {
+            Some(path) => std::fs::read(path)
+                .map(Some)
+                .map_err(|e| format!("cannot read --ca-cert {}: {e}", path.display())),
+            None => Ok(None),
+        }
+    }
+
+    /// The client these flags describe, trusting `ca` beside the roots.
+    pub async fn client(&self, ca: Option<Vec<u8>>) -> Result<OperationsClient, Error> {
         let mut builder = OperationsClient::builder()
             .endpoint(self.endpoint.clone())
             .timeout(self.timeout)
@@ -64,6 +83,12 @@ impl Global {
         };
         if let Some(project) = &self.quota_project {
             builder = builder.quota_project(project.clone());
+        }
+        if let Some(proxy) = &self.proxy {
+            builder = builder.proxy(proxy.clone());
+        }
+        if let Some(pem) = ca {
+            builder = builder.ca_certificate(pem);
         }
         builder.build().await
     }

@@ -86,3 +86,15 @@ impl Spinner {
         }
     }
 }
+
+/// A usage error found before anything was sent: printed, and exit 2.
+pub fn usage(output: Output, why: &str) -> ExitCode {
+    match output {
+        Output::Json => println!(
+            "{}",
+            json!({"error": {"code": "INVALID_ARGUMENT", "message": why, "details": []}})
+        ),
+        Output::Text => eprintln!("error: {why}"),
+    }
+    ExitCode::from(USAGE)
+}
