@@ -18,12 +18,16 @@ use crate::client::{Config, OperationsClient, Timeout};
 use crate::headers;
 use crate::retry::{PollingPolicy, RetryPolicy};
 use crate::transport::{
-    CheckResponses, Connector, Endpoint, GrpcTransport, Keepalive, ProxySetting, Settings,
-    Transport, choose_proxy,
+    CheckResponses, ClientIdentity, Connector, Endpoint, GrpcTransport, Keepalive, ProxySetting,
+    Settings, Transport, choose_proxy,
 };
 
 /// The default endpoint: the Gemini for Google Cloud API.
 pub const DEFAULT_ENDPOINT: &str = "https://cloudaicompanion.googleapis.com";
+
+/// The Gemini for Google Cloud API's mTLS endpoint, used by default with a client
+/// certificate (see [`OperationsClientBuilder::client_identity`]).
+pub const DEFAULT_MTLS_ENDPOINT: &str = "https://cloudaicompanion.mtls.googleapis.com";
 
 /// The OAuth scope requested for Application Default Credentials.
 pub const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
@@ -38,7 +42,9 @@ enum CredentialsChoice {
 /// Builds an [`OperationsClient`]. Every setting has a default; see each method.
 #[must_use]
 pub struct OperationsClientBuilder {
-    endpoint: String,
+    /// None until set: the default, or its mTLS twin.
+    endpoint: Option<String>,
+    client_identity: Option<ClientIdentity>,
     credentials: CredentialsChoice,
     quota_project: Option<String>,
     user_agent: Option<String>,
@@ -83,7 +89,8 @@ impl fmt::Debug for OperationsClientBuilder {
 impl Default for OperationsClientBuilder {
     fn default() -> Self {
         Self {
-            endpoint: DEFAULT_ENDPOINT.to_owned(),
+            endpoint: None,
+            client_identity: None,
             credentials: CredentialsChoice::Default,
             quota_project: None,
             user_agent: None,
@@ -113,7 +120,7 @@ impl OperationsClientBuilder {
     /// `http://` is plaintext HTTP/2, for local servers such as the emulator.
     /// Default: `https://cloudaicompanion.googleapis.com`.
     pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
-        self.endpoint = endpoint.into();
+        self.endpoint = Some(endpoint.into());
         self
     }
 
@@ -187,6 +194,52 @@ impl OperationsClientBuilder {
     pub fn ca_certificate(mut self, pem: impl AsRef<[u8]>) -> Self {
         self.ca_certificates.push(pem.as_ref().to_vec());
         self
+    }
+
+    /// Presents this client certificate (PEM chain) and private key (PEM) to `https://`
+    /// servers that ask for one (mTLS), checked by [`build`](Self::build); the key is never
+    /// shown. With a client certificate and no explicit endpoint, the default endpoint
+    /// becomes the service's mTLS endpoint ([`DEFAULT_MTLS_ENDPOINT`]), as Google's Go and
+    /// Python clients have it: `GOOGLE_API_USE_MTLS_ENDPOINT` is `auto` (the default; this
+    /// rule), `always` (the mTLS endpoint even without a certificate) or `never`.
+    /// Default: none.
+    pub fn client_identity(
+        mut self,
+        cert_pem: impl AsRef<[u8]>,
+        key_pem: impl AsRef<[u8]>,
+    ) -> Self {
+        self.client_identity = Some(ClientIdentity {
+            cert_pem: cert_pem.as_ref().to_vec(),
+            key_pem: key_pem.as_ref().to_vec(),
+        });
+        self
+    }
+
+    /// The endpoint connections go to: the explicit one, else the default or its mTLS
+    /// twin by `GOOGLE_API_USE_MTLS_ENDPOINT` (read with `env`).
+    fn effective_endpoint(&self, env: impl Fn(&str) -> Option<String>) -> Result<String, Error> {
+        if let Some(explicit) = &self.endpoint {
+            return Ok(explicit.clone());
+        }
+        let mtls = match env("GOOGLE_API_USE_MTLS_ENDPOINT")
+            .as_deref()
+            .map(str::trim)
+        {
+            None | Some("" | "auto") => self.client_identity.is_some(),
+            Some("always") => true,
+            Some("never") => false,
+            Some(other) => {
+                return Err(Error::config(format!(
+                    "GOOGLE_API_USE_MTLS_ENDPOINT must be auto, always or never, not {other:?}"
+                )));
+            }
+        };
+        Ok(if mtls {
+            DEFAULT_MTLS_ENDPOINT
+        } else {
+            DEFAULT_ENDPOINT
+        }
+        .to_owned())
     }
 
     /// Uses an existing tonic channel (shared with your other tonic clients) instead of
@@ -318,7 +371,8 @@ impl OperationsClientBuilder {
         match self.channel.take() {
             Some(channel) => self.build_inner(Transport::from(channel), None),
             None => {
-                let endpoint = Endpoint::parse(&self.endpoint)?;
+                let url = self.effective_endpoint(|name| std::env::var(name).ok())?;
+                let endpoint = Endpoint::parse(&url)?;
                 let sends_credentials = !matches!(self.credentials, CredentialsChoice::Anonymous);
                 if !endpoint.is_tls()
                     && sends_credentials
@@ -347,9 +401,14 @@ impl OperationsClientBuilder {
                     #[cfg(test)]
                     first_stream_id: None,
                 };
-                let connector = Connector::new(&endpoint, &self.ca_certificates, settings)?;
+                let connector = Connector::new(
+                    &endpoint,
+                    &self.ca_certificates,
+                    self.client_identity.as_ref(),
+                    settings,
+                )?;
                 let transport = Transport::direct(connector, self.connections);
-                self.build_inner(transport, Some(endpoint))
+                self.build_inner(transport, Some((endpoint, url)))
             }
         }
     }
@@ -380,7 +439,7 @@ impl OperationsClientBuilder {
     fn build_inner<T: GrpcTransport>(
         self,
         service: T,
-        endpoint: Option<Endpoint>,
+        endpoint: Option<(Endpoint, String)>,
     ) -> Result<OperationsClient<T>, Error> {
         let quota_project = match &self.quota_project {
             Some(p) => Some(
@@ -413,14 +472,14 @@ impl OperationsClientBuilder {
         };
         let checked = CheckResponses::new(service);
         let grpc = match &endpoint {
-            Some(endpoint) => Grpc::with_origin(auth.layer(checked), endpoint.origin()),
+            Some((endpoint, _)) => Grpc::with_origin(auth.layer(checked), endpoint.origin()),
             None => Grpc::new(auth.layer(checked)),
         }
         .max_decoding_message_size(self.max_response_size);
         Ok(OperationsClient {
             grpc,
             config: Arc::new(Config {
-                endpoint: endpoint.map(|_| self.endpoint),
+                endpoint: endpoint.map(|(_, url)| url),
                 quota_project,
                 timeout: Timeout::new(self.timeout),
                 retry: self.retry,
@@ -428,5 +487,55 @@ impl OperationsClientBuilder {
                 header_capacity,
             }),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint_with(
+        builder: OperationsClientBuilder,
+        mtls: Option<&str>,
+    ) -> Result<String, Error> {
+        builder.effective_endpoint(|name| {
+            (name == "GOOGLE_API_USE_MTLS_ENDPOINT")
+                .then(|| mtls.map(str::to_owned))
+                .flatten()
+        })
+    }
+
+    #[test]
+    fn the_mtls_endpoint_follows_google_api_use_mtls_endpoint() {
+        let plain = OperationsClientBuilder::default;
+        let with_cert = || plain().client_identity("cert", "key");
+        let cases = [
+            (plain(), None, DEFAULT_ENDPOINT),
+            (plain(), Some("auto"), DEFAULT_ENDPOINT),
+            (with_cert(), None, DEFAULT_MTLS_ENDPOINT),
+            (with_cert(), Some("auto"), DEFAULT_MTLS_ENDPOINT),
+            (with_cert(), Some("never"), DEFAULT_ENDPOINT),
+            (plain(), Some("always"), DEFAULT_MTLS_ENDPOINT),
+            (
+                with_cert().endpoint("https://private.example"),
+                Some("always"),
+                "https://private.example",
+            ),
+        ];
+        for (builder, mtls, want) in cases {
+            assert_eq!(endpoint_with(builder, mtls).unwrap(), want, "{mtls:?}");
+        }
+        let err = endpoint_with(plain(), Some("sometimes")).unwrap_err();
+        assert!(
+            err.is_config() && err.to_string().contains("auto, always or never"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_client_key_is_never_shown() {
+        let builder =
+            OperationsClientBuilder::default().client_identity("cert", "PRIVATE KEY BYTES");
+        assert!(!format!("{builder:?}").contains("PRIVATE KEY BYTES"));
     }
 }

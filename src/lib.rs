@@ -157,7 +157,9 @@ mod transport;
 mod wait;
 
 pub use auth::{AddCredentials, AddCredentialsLayer, CredentialsFailed, StaticToken};
-pub use builder::{CLOUD_PLATFORM_SCOPE, DEFAULT_ENDPOINT, OperationsClientBuilder};
+pub use builder::{
+    CLOUD_PLATFORM_SCOPE, DEFAULT_ENDPOINT, DEFAULT_MTLS_ENDPOINT, OperationsClientBuilder,
+};
 pub use call::Call;
 pub use client::OperationsClient;
 pub use error::{Error, ErrorDetails, code_name};

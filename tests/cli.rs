@@ -1,6 +1,8 @@
 //! The `lro` binary, run as a process against `lro serve` and the in-process emulator.
 
 mod support;
+#[path = "support/tls_server.rs"]
+mod tls_server;
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -484,4 +486,65 @@ async fn ca_cert_trusts_a_private_ca_and_an_unreadable_file_is_a_usage_error() {
         "{}",
         missing.stderr
     );
+}
+
+#[tokio::test]
+async fn client_cert_and_key_are_presented_and_one_without_the_other_is_a_usage_error() {
+    let client_cert = rcgen::generate_simple_self_signed(vec!["client.test".to_owned()]).unwrap();
+    let server =
+        tls_server::serve_requiring_client_cert(&["127.0.0.1"], &client_cert.cert.pem()).await;
+    let dir = std::env::temp_dir().join(format!("lro-mtls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ca, cert, key) = (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    );
+    std::fs::write(&ca, &server.cert_pem).unwrap();
+    std::fs::write(&cert, client_cert.cert.pem()).unwrap();
+    std::fs::write(&key, client_cert.signing_key.serialize_pem()).unwrap();
+    let endpoint = format!("https://{}", server.addr);
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+
+    let with = run(lro()
+        .args([
+            "--endpoint",
+            &endpoint,
+            "--no-auth",
+            "--ca-cert",
+            &path(&ca),
+        ])
+        .args(["--client-cert", &path(&cert), "--client-key", &path(&key)])
+        .args(["cancel", "projects/p/locations/l/operations/o"]))
+    .await;
+    let without = run(lro()
+        .args([
+            "--endpoint",
+            &endpoint,
+            "--no-auth",
+            "--ca-cert",
+            &path(&ca),
+        ])
+        .args(["cancel", "projects/p/locations/l/operations/o"]))
+    .await;
+    let half = run(lro()
+        .args([
+            "--endpoint",
+            &endpoint,
+            "--no-auth",
+            "--client-cert",
+            &path(&cert),
+        ])
+        .args(["cancel", "projects/p/locations/l/operations/o"]))
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
+
+    assert_eq!(with.code, 0, "{}{}", with.stdout, with.stderr);
+    assert_eq!(without.code, 1);
+    assert!(
+        without.stderr.contains("requires a client certificate"),
+        "{}",
+        without.stderr
+    );
+    assert_eq!(half.code, 2, "{}", half.stderr);
 }

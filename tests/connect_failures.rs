@@ -268,3 +268,46 @@ async fn a_connect_attempt_runs_to_its_end_when_its_calls_are_dropped() {
     client.cancel_operation(op("x")).await.unwrap();
     assert_eq!(server.accepted(), 1, "one connection in all");
 }
+
+#[tokio::test]
+async fn a_client_certificate_is_presented_and_a_missing_one_is_one_clear_error() {
+    // The client's certificate is self-signed; the server trusts it as its own CA.
+    let client_cert = rcgen::generate_simple_self_signed(vec!["client.test".to_owned()]).unwrap();
+    let server =
+        tls_server::serve_requiring_client_cert(&["127.0.0.1"], &client_cert.cert.pem()).await;
+
+    let with = trusting(&server)
+        .client_identity(
+            client_cert.cert.pem(),
+            client_cert.signing_key.serialize_pem(),
+        )
+        .build()
+        .await
+        .unwrap();
+    with.cancel_operation(op("x")).await.unwrap();
+
+    let without = trusting(&server).build().await.unwrap();
+    let err = without.cancel_operation(op("x")).await.unwrap_err();
+    assert!(err.is_permanent(), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("tls: the server requires a client certificate, and none was given"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_client_identity_that_is_not_pem_is_refused_when_built() {
+    let err = OperationsClient::builder()
+        .endpoint("https://127.0.0.1:1")
+        .anonymous()
+        .client_identity("not a certificate", "not a key")
+        .build()
+        .await
+        .unwrap_err();
+    assert!(
+        err.is_config() && err.to_string().contains("client_identity"),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("not a key"), "{err}");
+}

@@ -141,11 +141,12 @@ impl Connector {
     pub(crate) fn new(
         endpoint: &Endpoint,
         ca_certificates: &[Vec<u8>],
+        identity: Option<&tls::ClientIdentity>,
         settings: Settings,
     ) -> Result<Self, Error> {
         let host = endpoint.host();
         let tls = if endpoint.is_tls() {
-            let config = tls::client_config(ca_certificates, &endpoint.url)?;
+            let config = tls::client_config(ca_certificates, identity, &endpoint.url)?;
             let name = match host.parse::<IpAddr>() {
                 Ok(ip) => ServerName::from(ip),
                 Err(_) => ServerName::try_from(host.to_owned()).map_err(|_| {

@@ -63,6 +63,7 @@ impl Conn {
                 checking: AtomicBool::new(false),
                 ping: tokio::sync::Mutex::new(None),
                 task: Mutex::new(None),
+                ended: Mutex::new(None),
             }),
         }
     }
@@ -100,6 +101,9 @@ struct Health {
     ping: tokio::sync::Mutex<Option<PingPong>>,
     /// The connection's task, aborted when the connection is retired.
     task: Mutex<Option<AbortHandle>>,
+    /// Why the connection's task ended, if it ended in an error, in words; and whether
+    /// trying again cannot help.
+    ended: Mutex<Option<(String, bool)>>,
 }
 
 impl Health {
@@ -548,6 +552,7 @@ where
         checking: AtomicBool::new(false),
         ping: tokio::sync::Mutex::new(connection.ping_pong()),
         task: Mutex::new(None),
+        ended: Mutex::new(None),
     });
     let watched = health.clone();
     // Ends when the server closes the connection, once every handle to it is dropped and
@@ -562,6 +567,7 @@ where
         };
         if let Err(e) = ended {
             tracing::debug!(error = %e, "connection ended");
+            *watched.ended.lock().unwrap_or_else(|e| e.into_inner()) = Some(why_ended(&e));
         }
         watched.closed.store(true, Ordering::Release);
         watched.spoke.notify_waiters();
@@ -578,10 +584,19 @@ where
             break;
         }
         if health.closed.load(Ordering::Acquire) {
-            return Err(ConnectFailed::new(
-                "the server closed the connection before it spoke HTTP/2".into(),
-                None,
-            ));
+            let ended = health
+                .ended
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            return Err(match ended {
+                Some((why, true)) => ConnectFailed::permanent(why, None),
+                Some((why, false)) => ConnectFailed::new(why, None),
+                None => ConnectFailed::new(
+                    "the server closed the connection before it spoke HTTP/2".into(),
+                    None,
+                ),
+            });
         }
         spoke.await;
     }
@@ -589,6 +604,29 @@ where
         send: Sender::H2(send),
         health,
     })
+}
+
+/// Why a connection's task ended, in words, and whether trying again cannot help. A TLS
+/// 1.3 server that wants a client certificate says so only after the client's side of the
+/// handshake is done, so its alert arrives here.
+fn why_ended(e: &h2::Error) -> (String, bool) {
+    // h2 keeps only an I/O error's kind and message, not rustls's error itself, so the
+    // alert is recognised by rustls's words for it ("received fatal alert: …").
+    let said = e.get_io().map(|io| io.to_string()).unwrap_or_default();
+    let alert = said
+        .strip_prefix("received fatal alert: ")
+        .unwrap_or_default();
+    match alert {
+        "CertificateRequired" => (
+            "tls: the server requires a client certificate, and none was given".into(),
+            true,
+        ),
+        "BadCertificate" | "UnknownCA" | "CertificateUnknown" | "AccessDenied" => (
+            format!("tls: the server refused the client certificate (alert {alert})"),
+            true,
+        ),
+        _ => (super::status::h2_cause(e), false),
+    }
 }
 
 /// Pings every interval until a ping goes unanswered.

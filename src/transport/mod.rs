@@ -74,6 +74,7 @@ pub(crate) use proxy::{ProxySetting, choose as choose_proxy};
 pub(crate) use response::{CheckResponses, NotGrpc};
 pub(crate) use status::cause_of;
 use status::status;
+pub(crate) use tls::ClientIdentity;
 
 use crate::error::BoxError;
 
@@ -375,7 +376,7 @@ mod tests {
             via_hyper: false,
             first_stream_id,
         };
-        let connector = Connector::new(&endpoint, &[], settings).unwrap();
+        let connector = Connector::new(&endpoint, &[], None, settings).unwrap();
         Transport::direct(connector, 1)
     }
 

@@ -3,16 +3,32 @@
 use std::sync::Arc;
 
 use tokio_rustls::rustls::crypto::{CryptoProvider, aws_lc_rs};
-use tokio_rustls::rustls::pki_types::CertificateDer;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
 use crate::Error;
+
+/// A client certificate chain and its private key, PEM; the key is never shown.
+#[derive(Clone)]
+pub(crate) struct ClientIdentity {
+    pub(crate) cert_pem: Vec<u8>,
+    pub(crate) key_pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientIdentity")
+            .field("key", &"[redacted]")
+            .finish_non_exhaustive()
+    }
+}
 
 /// rustls with the roots the crate's features choose plus `ca_certificates` (PEM), and ALPN
 /// `h2`. The process's default crypto provider if one is installed, else aws-lc-rs.
 pub(super) fn client_config(
     ca_certificates: &[Vec<u8>],
+    identity: Option<&ClientIdentity>,
     url: &str,
 ) -> Result<Arc<ClientConfig>, Error> {
     let mut roots = RootCertStore::empty();
@@ -49,11 +65,28 @@ pub(super) fn client_config(
     let provider = CryptoProvider::get_default()
         .cloned()
         .unwrap_or_else(|| Arc::new(aws_lc_rs::default_provider()));
-    let mut config = ClientConfig::builder_with_provider(provider)
+    let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::config(format!("TLS setup for {url:?}: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let mut config = match identity {
+        None => config.with_no_client_auth(),
+        Some(identity) => {
+            let bad = |why: String| Error::config(format!("client_identity {why}"));
+            let chain = CertificateDer::pem_slice_iter(&identity.cert_pem)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| bad(format!("certificate is not valid PEM: {e}")))?;
+            if chain.is_empty() {
+                return Err(bad("holds no PEM certificate".into()));
+            }
+            // The error never quotes the key.
+            let key = PrivateKeyDer::from_pem_slice(&identity.key_pem)
+                .map_err(|_| bad("key is not a PEM private key".into()))?;
+            config
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| bad(format!("cannot be used: {e}")))?
+        }
+    };
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(Arc::new(config))
 }

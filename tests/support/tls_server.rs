@@ -38,18 +38,49 @@ pub async fn serve(names: &[&str], alpn: &[&[u8]]) -> TlsServer {
 
 /// [`serve`], starting each TLS handshake only `hold` after the TCP connection.
 pub async fn serve_after(names: &[&str], alpn: &[&[u8]], hold: std::time::Duration) -> TlsServer {
+    serve_with(names, alpn, hold, None).await
+}
+
+/// [`serve`], requiring a client certificate that `client_ca` (PEM) vouches for.
+pub async fn serve_requiring_client_cert(names: &[&str], client_ca: &str) -> TlsServer {
+    serve_with(names, &[b"h2"], std::time::Duration::ZERO, Some(client_ca)).await
+}
+
+async fn serve_with(
+    names: &[&str],
+    alpn: &[&[u8]],
+    hold: std::time::Duration,
+    client_ca: Option<&str>,
+) -> TlsServer {
     let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
     let certified = rcgen::generate_simple_self_signed(names).unwrap();
     let cert = CertificateDer::from(certified.cert.der().to_vec());
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
         certified.signing_key.serialize_der(),
     ));
-    let mut config = ServerConfig::builder_with_provider(Arc::new(aws_lc_rs::default_provider()))
+    let provider = Arc::new(aws_lc_rs::default_provider());
+    let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert], key)
         .unwrap();
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(pem) => {
+            use tokio_rustls::rustls::pki_types::pem::PemObject;
+            let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+                roots.add(cert.unwrap()).unwrap();
+            }
+            let verifier =
+                tokio_rustls::rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                )
+                .build()
+                .unwrap();
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder.with_single_cert(vec![cert], key).unwrap();
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     let acceptor = TlsAcceptor::from(Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

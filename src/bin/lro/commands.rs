@@ -14,8 +14,11 @@ use crate::text;
 
 /// The client of `global`, or the exit code of its error (already printed).
 async fn client(global: &Global) -> Result<OperationsClient, ExitCode> {
-    let ca = global.ca_pem().map_err(|why| usage(global.output, &why))?;
-    global.client(ca).await.map_err(|e| fail(global.output, &e))
+    let files = global.files().map_err(|why| usage(global.output, &why))?;
+    global
+        .client(files)
+        .await
+        .map_err(|e| fail(global.output, &e))
 }
 
 /// `lro cancel NAME [--wait [--wait-timeout S]]`.

@@ -3,14 +3,15 @@
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use longrunning_grpc::{DEFAULT_ENDPOINT, Error, OperationsClient, PollingPolicy};
+use longrunning_grpc::{Error, OperationsClient, PollingPolicy};
 
 /// Flags that go before or after the subcommand.
 #[derive(Args, Debug)]
 pub struct Global {
-    /// The server's URL.
-    #[arg(long, env = "LRO_ENDPOINT", default_value = DEFAULT_ENDPOINT, global = true)]
-    pub endpoint: String,
+    /// The server's URL (default: `https://cloudaicompanion.googleapis.com`, or its mTLS
+    /// endpoint with a client certificate; see GOOGLE_API_USE_MTLS_ENDPOINT).
+    #[arg(long, env = "LRO_ENDPOINT", global = true)]
+    pub endpoint: Option<String>,
 
     /// A bearer token to send instead of Application Default Credentials.
     #[arg(long, env = "LRO_ACCESS_TOKEN", hide_env_values = true, global = true)]
@@ -45,9 +46,24 @@ pub struct Global {
     #[arg(long, value_name = "FILE", env = "LRO_CA_CERT", global = true)]
     pub ca_cert: Option<std::path::PathBuf>,
 
+    /// A client certificate (PEM) to present to servers that ask for one (mTLS).
+    #[arg(long, value_name = "FILE", requires = "client_key", global = true)]
+    pub client_cert: Option<std::path::PathBuf>,
+
+    /// The private key (PEM) of --client-cert.
+    #[arg(long, value_name = "FILE", requires = "client_cert", global = true)]
+    pub client_key: Option<std::path::PathBuf>,
+
     /// Log more to stderr (-v info, -vv debug, -vvv trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+}
+
+/// What the flags' files hold.
+pub struct Files {
+    ca: Option<Vec<u8>>,
+    client_cert: Option<Vec<u8>>,
+    client_key: Option<Vec<u8>>,
 }
 
 /// How results are printed.
@@ -58,20 +74,24 @@ pub enum Output {
 }
 
 impl Global {
-    /// The CA certificate of `--ca-cert`, read; the error says which file and why.
-    pub fn ca_pem(&self) -> Result<Option<Vec<u8>>, String> {
-        match &self.ca_cert {
+    /// The files the flags name, read; the error says which flag, which file and why.
+    pub fn files(&self) -> Result<Files, String> {
+        let read = |flag: &str, path: &Option<std::path::PathBuf>| match path {
             Some(path) => std::fs::read(path)
                 .map(Some)
-                .map_err(|e| format!("cannot read --ca-cert {}: {e}", path.display())),
+                .map_err(|e| format!("cannot read {flag} {}: {e}", path.display())),
             None => Ok(None),
-        }
+        };
+        Ok(Files {
+            ca: read("--ca-cert", &self.ca_cert)?,
+            client_cert: read("--client-cert", &self.client_cert)?,
+            client_key: read("--client-key", &self.client_key)?,
+        })
     }
 
-    /// The client these flags describe, trusting `ca` beside the roots.
-    pub async fn client(&self, ca: Option<Vec<u8>>) -> Result<OperationsClient, Error> {
+    /// The client these flags describe, with the contents of the files they name.
+    pub async fn client(&self, files: Files) -> Result<OperationsClient, Error> {
         let mut builder = OperationsClient::builder()
-            .endpoint(self.endpoint.clone())
             .timeout(self.timeout)
             .allow_insecure(self.allow_insecure);
         builder = if self.no_auth {
@@ -87,8 +107,14 @@ impl Global {
         if let Some(proxy) = &self.proxy {
             builder = builder.proxy(proxy.clone());
         }
-        if let Some(pem) = ca {
+        if let Some(endpoint) = &self.endpoint {
+            builder = builder.endpoint(endpoint.clone());
+        }
+        if let Some(pem) = files.ca {
             builder = builder.ca_certificate(pem);
+        }
+        if let (Some(cert), Some(key)) = (files.client_cert, files.client_key) {
+            builder = builder.client_identity(cert, key);
         }
         builder.build().await
     }
