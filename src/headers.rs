@@ -77,6 +77,22 @@ pub(crate) fn grpc_timeout(timeout: Duration, indexed: bool) -> AsciiMetadataVal
     value
 }
 
+/// The duration a `grpc-timeout` value stands for (the reverse of [`grpc_timeout`]);
+/// `None` for a value that is not one.
+pub(crate) fn parse_grpc_timeout(value: &[u8]) -> Option<Duration> {
+    let (unit, digits) = value.split_last()?;
+    let n: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    Some(match unit {
+        b'H' => Duration::from_secs(n.saturating_mul(3600)),
+        b'M' => Duration::from_secs(n.saturating_mul(60)),
+        b'S' => Duration::from_secs(n),
+        b'm' => Duration::from_millis(n),
+        b'u' => Duration::from_micros(n),
+        b'n' => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
 /// The header name `grpc-timeout`.
 pub(crate) static GRPC_TIMEOUT: LazyLock<AsciiMetadataKey> =
     LazyLock::new(|| AsciiMetadataKey::from_static("grpc-timeout"));
@@ -107,6 +123,22 @@ mod tests {
         ];
         for (d, want) in cases {
             assert_eq!(grpc_timeout(d, true).to_str().unwrap(), want, "{d:?}");
+        }
+    }
+
+    #[test]
+    fn parse_grpc_timeout_reverses_it_to_the_units_precision() {
+        for d in [
+            Duration::ZERO,
+            Duration::from_millis(100),
+            Duration::from_secs(10),
+            Duration::from_secs(200_000),
+        ] {
+            let written = grpc_timeout(d, true);
+            assert_eq!(parse_grpc_timeout(written.as_bytes()), Some(d), "{d:?}");
+        }
+        for bad in [&b""[..], b"10", b"10x", b"-1S", b"S"] {
+            assert_eq!(parse_grpc_timeout(bad), None, "{bad:?}");
         }
     }
 }

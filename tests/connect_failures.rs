@@ -233,19 +233,18 @@ async fn a_retried_call_waits_for_the_backoff_and_reaches_a_server_that_came_bac
     assert_eq!(emulator.count(Method::Get), 1);
 }
 
-// Real time: the order is fixed by the server (it holds the handshake longer than the
-// call waits), and the wait for the handshake is a bound, not a window.
+// Ordered by the server, not by time: it holds the TLS handshake until the test opens it,
+// after the call has given up; the wait for the handshake is a bound, not a window.
 #[tokio::test]
 async fn a_connect_attempt_runs_to_its_end_when_its_calls_are_dropped() {
-    let server =
-        tls_server::serve_after(&["127.0.0.1"], &[b"h2"], Duration::from_millis(300)).await;
+    let server = tls_server::serve_held(&["127.0.0.1"], &[b"h2"]).await;
     let client = trusting(&server)
         .retry_policy(RetryPolicy::never())
         .build()
         .await
         .unwrap();
 
-    // The call gives up while the server still holds the TLS handshake.
+    // The call gives up while the server holds the TLS handshake.
     let err = client
         .with_timeout(Duration::from_millis(100))
         .cancel_operation(op("x"))
@@ -254,7 +253,9 @@ async fn a_connect_attempt_runs_to_its_end_when_its_calls_are_dropped() {
     assert!(err.is_timeout(), "{err}");
     assert_eq!(server.handshakes(), 0);
 
-    // Nothing polls the attempt now; it finishes anyway.
+    // Nothing polls the attempt now; the handshake (which needs the client's part too)
+    // finishes anyway.
+    server.open();
     let waited = std::time::Instant::now();
     while server.handshakes() == 0 {
         assert!(

@@ -14,6 +14,14 @@ use longrunning_grpc::emulator::{Emulator, Method, ScriptedOperation};
 use longrunning_grpc::{OperationsClient, RetryPolicy};
 use support::op;
 
+/// A builder for `emulator` through `proxy`.
+fn through(
+    emulator: &Emulator,
+    proxy: &connect_proxy::ConnectProxy,
+) -> longrunning_grpc::OperationsClientBuilder {
+    support::builder(emulator).proxy(format!("http://{}", proxy.addr))
+}
+
 async fn emulator() -> Emulator {
     let emulator = Emulator::start().await.unwrap();
     emulator.insert(ScriptedOperation::new(op("x")));
@@ -24,11 +32,7 @@ async fn emulator() -> Emulator {
 async fn a_call_goes_through_the_proxy_to_its_target() {
     let emulator = emulator().await;
     let proxy = connect_proxy::start(Mode::Open).await;
-    let client = support::builder(&emulator)
-        .proxy(format!("http://{}", proxy.addr))
-        .build()
-        .await
-        .unwrap();
+    let client = through(&emulator, &proxy).build().await.unwrap();
 
     client.get_operation(op("x")).await.unwrap();
 
@@ -147,8 +151,7 @@ async fn a_403_is_not_retried_and_a_502_is() {
 async fn a_proxy_that_closes_is_unavailable() {
     let emulator = emulator().await;
     let proxy = connect_proxy::start(Mode::Close).await;
-    let client = support::builder(&emulator)
-        .proxy(format!("http://{}", proxy.addr))
+    let client = through(&emulator, &proxy)
         .retry_policy(RetryPolicy::never())
         .build()
         .await
@@ -165,8 +168,7 @@ async fn a_proxy_that_closes_is_unavailable() {
 async fn each_connection_of_a_pool_has_its_own_tunnel() {
     let emulator = emulator().await;
     let proxy = connect_proxy::start(Mode::Open).await;
-    let client = support::builder(&emulator)
-        .proxy(format!("http://{}", proxy.addr))
+    let client = through(&emulator, &proxy)
         .connections(3)
         .build()
         .await

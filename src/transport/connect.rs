@@ -332,14 +332,12 @@ fn tls_failed(e: std::io::Error, name: &ServerName<'static>) -> ConnectFailed {
             format!("the server cannot agree on a TLS version or cipher: {why:?}"),
             true,
         ),
-        Tls::AlertReceived(AlertDescription::CertificateRequired) => (
-            "the server requires a client certificate, and none was given".to_owned(),
-            true,
-        ),
-        Tls::AlertReceived(alert) => (
-            format!("the server ended the handshake with the alert {alert:?}"),
-            false,
-        ),
+        Tls::AlertReceived(alert) => alert_failure(&format!("{alert:?}")).unwrap_or_else(|| {
+            (
+                format!("the server ended the handshake with the alert {alert:?}"),
+                false,
+            )
+        }),
         other => (lowercase_first(&other.to_string()), false),
     };
     let message = format!("tls: {words}");
@@ -347,6 +345,24 @@ fn tls_failed(e: std::io::Error, name: &ServerName<'static>) -> ConnectFailed {
         ConnectFailed::permanent(message, Some(Box::new(e)))
     } else {
         ConnectFailed::new(message, Some(Box::new(e)))
+    }
+}
+
+/// What a TLS alert the server sent (by rustls's name for it, e.g. `CertificateRequired`)
+/// says about the client's certificate, and whether trying again cannot help; `None` for
+/// an alert that is not about it. One source for the handshake's errors and for the
+/// alerts a TLS 1.3 server sends after it.
+pub(super) fn alert_failure(alert: &str) -> Option<(String, bool)> {
+    match alert {
+        "CertificateRequired" => Some((
+            "the server requires a client certificate, and none was given".into(),
+            true,
+        )),
+        "BadCertificate" | "UnknownCA" | "CertificateUnknown" | "AccessDenied" => Some((
+            format!("the server refused the client certificate (alert {alert})"),
+            true,
+        )),
+        _ => None,
     }
 }
 

@@ -214,18 +214,7 @@ impl Drop for InFlight {
 
 /// The deadline a request's `grpc-timeout` gives, from now.
 fn deadline_of(headers: &http::HeaderMap) -> Option<Instant> {
-    let value = headers.get("grpc-timeout")?.as_bytes();
-    let (unit, digits) = value.split_last()?;
-    let n: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
-    let timeout = match unit {
-        b'H' => Duration::from_secs(n.saturating_mul(3600)),
-        b'M' => Duration::from_secs(n.saturating_mul(60)),
-        b'S' => Duration::from_secs(n),
-        b'm' => Duration::from_millis(n),
-        b'u' => Duration::from_micros(n),
-        b'n' => Duration::from_nanos(n),
-        _ => return None,
-    };
+    let timeout = crate::headers::parse_grpc_timeout(headers.get("grpc-timeout")?.as_bytes())?;
     Instant::now().checked_add(timeout)
 }
 
@@ -613,19 +602,12 @@ fn why_ended(e: &h2::Error) -> (String, bool) {
     // h2 keeps only an I/O error's kind and message, not rustls's error itself, so the
     // alert is recognised by rustls's words for it ("received fatal alert: …").
     let said = e.get_io().map(|io| io.to_string()).unwrap_or_default();
-    let alert = said
+    match said
         .strip_prefix("received fatal alert: ")
-        .unwrap_or_default();
-    match alert {
-        "CertificateRequired" => (
-            "tls: the server requires a client certificate, and none was given".into(),
-            true,
-        ),
-        "BadCertificate" | "UnknownCA" | "CertificateUnknown" | "AccessDenied" => (
-            format!("tls: the server refused the client certificate (alert {alert})"),
-            true,
-        ),
-        _ => (super::status::h2_cause(e), false),
+        .and_then(super::connect::alert_failure)
+    {
+        Some((words, permanent)) => (format!("tls: {words}"), permanent),
+        None => (super::status::h2_cause(e), false),
     }
 }
 

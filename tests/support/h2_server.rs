@@ -65,36 +65,25 @@ fn header_map(pairs: &[(&'static str, &'static str)]) -> http::HeaderMap {
         .collect()
 }
 
-/// Serves `answer` on 127.0.0.1:0; the counter counts the requests received.
-pub async fn serve(answer: Answer) -> (SocketAddr, Arc<AtomicUsize>) {
+/// Serves on 127.0.0.1:0, handing each request's responder to `handle` with the number of
+/// requests received before it; the counter counts the requests received.
+async fn serve_with<H>(handle: H) -> (SocketAddr, Arc<AtomicUsize>)
+where
+    H: Fn(usize, h2::server::SendResponse<Bytes>) + Clone + Send + 'static,
+{
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let requests = Arc::new(AtomicUsize::new(0));
     let counted = requests.clone();
     tokio::spawn(async move {
         while let Ok((socket, _)) = listener.accept().await {
-            let answer = answer.clone();
-            let counted = counted.clone();
+            let (handle, counted) = (handle.clone(), counted.clone());
             tokio::spawn(async move {
                 let Ok(mut connection) = h2::server::handshake(socket).await else {
                     return;
                 };
-                while let Some(Ok((_, mut respond))) = connection.accept().await {
-                    counted.fetch_add(1, Ordering::SeqCst);
-                    let mut response = http::Response::builder().status(answer.status);
-                    *response.headers_mut().unwrap() = header_map(&answer.headers);
-                    let response = response.body(()).unwrap();
-                    let ends_here = answer.body.is_empty() && answer.trailers.is_none();
-                    let Ok(mut send) = respond.send_response(response, ends_here) else {
-                        continue;
-                    };
-                    if !answer.body.is_empty() {
-                        let last = answer.trailers.is_none();
-                        let _ = send.send_data(Bytes::from(answer.body.clone()), last);
-                    }
-                    if let Some(trailers) = &answer.trailers {
-                        let _ = send.send_trailers(header_map(trailers));
-                    }
+                while let Some(Ok((_, respond))) = connection.accept().await {
+                    handle(counted.fetch_add(1, Ordering::SeqCst), respond);
                 }
             });
         }
@@ -102,33 +91,39 @@ pub async fn serve(answer: Answer) -> (SocketAddr, Arc<AtomicUsize>) {
     (addr, requests)
 }
 
+/// Serves `answer` on 127.0.0.1:0; the counter counts the requests received.
+pub async fn serve(answer: Answer) -> (SocketAddr, Arc<AtomicUsize>) {
+    serve_with(move |_, mut respond| {
+        let mut response = http::Response::builder().status(answer.status);
+        *response.headers_mut().unwrap() = header_map(&answer.headers);
+        let response = response.body(()).unwrap();
+        let ends_here = answer.body.is_empty() && answer.trailers.is_none();
+        let Ok(mut send) = respond.send_response(response, ends_here) else {
+            return;
+        };
+        if !answer.body.is_empty() {
+            let last = answer.trailers.is_none();
+            let _ = send.send_data(Bytes::from(answer.body.clone()), last);
+        }
+        if let Some(trailers) = &answer.trailers {
+            let _ = send.send_trailers(header_map(trailers));
+        }
+    })
+    .await
+}
+
 /// Serves on 127.0.0.1:0, refusing the first `refuse` streams with REFUSED_STREAM (all of
 /// them with `usize::MAX`) and answering the rest with an empty gRPC OK; the counter
 /// counts the requests received.
 pub async fn serve_refusing(refuse: usize) -> (SocketAddr, Arc<AtomicUsize>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let requests = Arc::new(AtomicUsize::new(0));
-    let counted = requests.clone();
-    tokio::spawn(async move {
-        while let Ok((socket, _)) = listener.accept().await {
-            let counted = counted.clone();
-            tokio::spawn(async move {
-                let Ok(mut connection) = h2::server::handshake(socket).await else {
-                    return;
-                };
-                while let Some(Ok((_, mut respond))) = connection.accept().await {
-                    let n = counted.fetch_add(1, Ordering::SeqCst);
-                    if n < refuse {
-                        respond.send_reset(h2::Reason::REFUSED_STREAM);
-                        continue;
-                    }
-                    answer_ok(respond);
-                }
-            });
+    serve_with(move |n, mut respond| {
+        if n < refuse {
+            respond.send_reset(h2::Reason::REFUSED_STREAM);
+        } else {
+            answer_ok(respond);
         }
-    });
-    (addr, requests)
+    })
+    .await
 }
 
 /// Answers with an empty message and `grpc-status: 0`.

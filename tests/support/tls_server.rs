@@ -17,9 +17,15 @@ pub struct TlsServer {
     pub cert_pem: String,
     accepted: Arc<AtomicUsize>,
     handshakes: Arc<AtomicUsize>,
+    gate: tokio::sync::watch::Sender<bool>,
 }
 
 impl TlsServer {
+    /// Lets held TLS handshakes (and all later ones) go ahead.
+    pub fn open(&self) {
+        let _ = self.gate.send(true);
+    }
+
     /// TLS handshakes completed so far.
     pub fn handshakes(&self) -> usize {
         self.handshakes.load(Ordering::SeqCst)
@@ -33,25 +39,26 @@ impl TlsServer {
 
 /// Serves TLS with a certificate for `names`, offering `alpn` (empty: no ALPN at all).
 pub async fn serve(names: &[&str], alpn: &[&[u8]]) -> TlsServer {
-    serve_after(names, alpn, std::time::Duration::ZERO).await
+    serve_with(names, alpn, true, None).await
 }
 
-/// [`serve`], starting each TLS handshake only `hold` after the TCP connection.
-pub async fn serve_after(names: &[&str], alpn: &[&[u8]], hold: std::time::Duration) -> TlsServer {
-    serve_with(names, alpn, hold, None).await
+/// [`serve`], starting TLS handshakes only once [`TlsServer::open`] is called.
+pub async fn serve_held(names: &[&str], alpn: &[&[u8]]) -> TlsServer {
+    serve_with(names, alpn, false, None).await
 }
 
 /// [`serve`], requiring a client certificate that `client_ca` (PEM) vouches for.
 pub async fn serve_requiring_client_cert(names: &[&str], client_ca: &str) -> TlsServer {
-    serve_with(names, &[b"h2"], std::time::Duration::ZERO, Some(client_ca)).await
+    serve_with(names, &[b"h2"], true, Some(client_ca)).await
 }
 
 async fn serve_with(
     names: &[&str],
     alpn: &[&[u8]],
-    hold: std::time::Duration,
+    open: bool,
     client_ca: Option<&str>,
 ) -> TlsServer {
+    let (gate, opened) = tokio::sync::watch::channel(open);
     let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
     let certified = rcgen::generate_simple_self_signed(names).unwrap();
     let cert = CertificateDer::from(certified.cert.der().to_vec());
@@ -94,8 +101,9 @@ async fn serve_with(
             counted.fetch_add(1, Ordering::SeqCst);
             let acceptor = acceptor.clone();
             let shaken = shaken.clone();
+            let mut opened = opened.clone();
             tokio::spawn(async move {
-                tokio::time::sleep(hold).await;
+                let _ = opened.wait_for(|open| *open).await;
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
                 };
@@ -125,5 +133,6 @@ async fn serve_with(
         cert_pem: certified.cert.pem(),
         accepted,
         handshakes,
+        gate,
     }
 }
