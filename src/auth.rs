@@ -12,7 +12,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -27,6 +27,7 @@ use tokio::time::Instant;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::builder::DEFAULT_UNIVERSE_DOMAIN;
 use crate::error::BoxError;
 
 /// How long headers are reused before the credentials are asked again, unless set.
@@ -66,7 +67,27 @@ impl AddCredentialsLayer {
                 credentials,
                 check_interval,
                 last: RwLock::new(None),
+                universe: None,
+                mismatch: OnceLock::new(),
             })),
+        }
+    }
+
+    /// Requires the credentials' universe domain (none counts as `googleapis.com`) to be
+    /// `universe`: the first request that gets headers asks them, and every request fails
+    /// if it differs. Credentials whose headers are empty (anonymous) are not checked.
+    pub(crate) fn expect_universe(self, universe: Option<String>) -> Self {
+        match self.state {
+            Some(state) => Self {
+                state: Some(Arc::new(AuthState {
+                    credentials: state.credentials.clone(),
+                    check_interval: state.check_interval,
+                    last: RwLock::new(None),
+                    universe,
+                    mismatch: OnceLock::new(),
+                })),
+            },
+            None => self,
         }
     }
 
@@ -82,7 +103,8 @@ impl AddCredentialsLayer {
     #[must_use]
     pub fn check_interval(self, interval: Duration) -> Self {
         match self.state {
-            Some(state) => Self::with_interval(state.credentials.clone(), interval),
+            Some(state) => Self::with_interval(state.credentials.clone(), interval)
+                .expect_universe(state.universe.clone()),
             None => self,
         }
     }
@@ -153,6 +175,10 @@ struct AuthState {
     credentials: Credentials,
     check_interval: Duration,
     last: RwLock<Option<Last>>,
+    /// The universe the credentials must belong to, if checked.
+    universe: Option<String>,
+    /// Set once the credentials' universe is known: `Some(theirs)` if it is not `universe`.
+    mismatch: OnceLock<Option<String>>,
 }
 
 /// The credentials' last answer and when they gave it.
@@ -175,8 +201,32 @@ impl AuthState {
         }
     }
 
+    /// Fails if the credentials belong to another universe than the client's; asks them
+    /// once, and remembers.
+    async fn check_universe(&self) -> Result<(), UniverseMismatch> {
+        let Some(ours) = &self.universe else {
+            return Ok(());
+        };
+        let mismatch = match self.mismatch.get() {
+            Some(known) => known,
+            None => {
+                let theirs = self.credentials.universe_domain().await;
+                let theirs = theirs.as_deref().unwrap_or(DEFAULT_UNIVERSE_DOMAIN);
+                let known = (!theirs.eq_ignore_ascii_case(ours)).then(|| theirs.to_owned());
+                self.mismatch.get_or_init(|| known)
+            }
+        };
+        match mismatch {
+            None => Ok(()),
+            Some(theirs) => Err(UniverseMismatch {
+                client: ours.clone(),
+                credentials: theirs.clone(),
+            }),
+        }
+    }
+
     /// Asks the credentials (passing the last tag) and copies their headers into `target`.
-    async fn add_asked(&self, target: &mut HeaderMap) -> Result<(), CredentialsError> {
+    async fn add_asked(&self, target: &mut HeaderMap) -> Result<(), BoxError> {
         let tag = self
             .last
             .read()
@@ -187,7 +237,11 @@ impl AuthState {
         if let Some(tag) = tag {
             extensions.insert(tag);
         }
-        let answer = self.credentials.headers(extensions).await?;
+        let answer = (self.credentials.headers(extensions).await).map_err(CredentialsFailed)?;
+        // Credentials that add nothing (anonymous ones) send nothing to the wrong universe.
+        if !matches!(&answer, CacheableResource::New { data, .. } if data.is_empty()) {
+            self.check_universe().await?;
+        }
         let mut guard = self.last.write().unwrap_or_else(|e| e.into_inner());
         let last = match answer {
             CacheableResource::New { entity_tag, data } => guard.insert(Last {
@@ -202,10 +256,11 @@ impl AuthState {
                 }
                 // Only possible if a provider answers NotModified to a request without a tag.
                 None => {
-                    return Err(CredentialsError::from_msg(
+                    return Err(CredentialsFailed(CredentialsError::from_msg(
                         false,
                         "credentials returned no headers",
-                    ));
+                    ))
+                    .into());
                 }
             },
         };
@@ -257,10 +312,7 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let state = state.clone();
         Either::Right(Box::pin(async move {
-            state
-                .add_asked(request.headers_mut())
-                .await
-                .map_err(CredentialsFailed)?;
+            state.add_asked(request.headers_mut()).await?;
             inner.call(request).await.map_err(Into::into)
         }))
     }
@@ -281,6 +333,29 @@ impl StdError for CredentialsFailed {
         Some(&self.0)
     }
 }
+
+/// The credentials belong to another universe (sovereign cloud) than the client; the
+/// request was not sent. See `OperationsClientBuilder::universe_domain`.
+#[derive(Clone, Debug)]
+pub struct UniverseMismatch {
+    /// The client's universe domain.
+    pub client: String,
+    /// The credentials' universe domain (`googleapis.com` when they name none).
+    pub credentials: String,
+}
+
+impl fmt::Display for UniverseMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the client's universe domain is {} but the credentials' is {}; set \
+             universe_domain or GOOGLE_CLOUD_UNIVERSE_DOMAIN to the credentials' universe",
+            self.client, self.credentials
+        )
+    }
+}
+
+impl StdError for UniverseMismatch {}
 
 /// Credentials that send one fixed bearer token, e.g. one printed by
 /// `gcloud auth print-access-token`.

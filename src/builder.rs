@@ -29,6 +29,9 @@ pub const DEFAULT_ENDPOINT: &str = "https://cloudaicompanion.googleapis.com";
 /// certificate (see [`OperationsClientBuilder::client_identity`]).
 pub const DEFAULT_MTLS_ENDPOINT: &str = "https://cloudaicompanion.mtls.googleapis.com";
 
+/// The default universe: Google Cloud's public one.
+pub const DEFAULT_UNIVERSE_DOMAIN: &str = "googleapis.com";
+
 /// The OAuth scope requested for Application Default Credentials.
 pub const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
 
@@ -45,6 +48,7 @@ pub struct OperationsClientBuilder {
     /// None until set: the default, or its mTLS twin.
     endpoint: Option<String>,
     client_identity: Option<ClientIdentity>,
+    universe_domain: Option<String>,
     credentials: CredentialsChoice,
     quota_project: Option<String>,
     user_agent: Option<String>,
@@ -77,6 +81,7 @@ impl fmt::Debug for OperationsClientBuilder {
         };
         f.debug_struct("OperationsClientBuilder")
             .field("endpoint", &self.endpoint)
+            .field("universe_domain", &self.universe_domain)
             .field("credentials", &credentials)
             .field("quota_project", &self.quota_project)
             .field("timeout", &self.timeout)
@@ -91,6 +96,7 @@ impl Default for OperationsClientBuilder {
         Self {
             endpoint: None,
             client_identity: None,
+            universe_domain: None,
             credentials: CredentialsChoice::Default,
             quota_project: None,
             user_agent: None,
@@ -215,12 +221,56 @@ impl OperationsClientBuilder {
         self
     }
 
-    /// The endpoint connections go to: the explicit one, else the default or its mTLS
-    /// twin by `GOOGLE_API_USE_MTLS_ENDPOINT` (read with `env`).
+    /// The universe (sovereign cloud) the client works in: its domain names the default
+    /// endpoint, `https://cloudaicompanion.<universe>`, and the credentials' universe must
+    /// be the same, or the first call fails with an error naming both (as google-cloud-rust
+    /// checks). Credentials that carry no universe (an [`access_token`](Self::access_token),
+    /// [`anonymous`](Self::anonymous)) are not checked. An explicit
+    /// [`endpoint`](Self::endpoint) still wins for where connections go.
+    ///
+    /// Default: `GOOGLE_CLOUD_UNIVERSE_DOMAIN` if set, else [`DEFAULT_UNIVERSE_DOMAIN`].
+    pub fn universe_domain(mut self, domain: impl Into<String>) -> Self {
+        self.universe_domain = Some(domain.into());
+        self
+    }
+
+    /// The universe: the builder's, else `GOOGLE_CLOUD_UNIVERSE_DOMAIN` (read with `env`),
+    /// else Google's public one; checked to be a domain name.
+    fn effective_universe(&self, env: impl Fn(&str) -> Option<String>) -> Result<String, Error> {
+        let (domain, from) = match &self.universe_domain {
+            Some(domain) => (domain.clone(), "universe_domain"),
+            None => match env("GOOGLE_CLOUD_UNIVERSE_DOMAIN")
+                .map(|d| d.trim().to_owned())
+                .filter(|d| !d.is_empty())
+            {
+                Some(domain) => (domain, "GOOGLE_CLOUD_UNIVERSE_DOMAIN"),
+                None => return Ok(DEFAULT_UNIVERSE_DOMAIN.to_owned()),
+            },
+        };
+        let is_label = |label: &str| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        };
+        if domain.len() > 253 || !domain.contains('.') || !domain.split('.').all(is_label) {
+            return Err(Error::config(format!(
+                "{from} must be a domain name such as googleapis.com, not {domain:?}"
+            )));
+        }
+        Ok(domain.to_ascii_lowercase())
+    }
+
+    /// The endpoint connections go to: the explicit one, else the universe's default or
+    /// its mTLS twin by `GOOGLE_API_USE_MTLS_ENDPOINT` (read with `env`).
     fn effective_endpoint(&self, env: impl Fn(&str) -> Option<String>) -> Result<String, Error> {
         if let Some(explicit) = &self.endpoint {
             return Ok(explicit.clone());
         }
+        let universe = self.effective_universe(&env)?;
         let mtls = match env("GOOGLE_API_USE_MTLS_ENDPOINT")
             .as_deref()
             .map(str::trim)
@@ -234,12 +284,22 @@ impl OperationsClientBuilder {
                 )));
             }
         };
-        Ok(if mtls {
-            DEFAULT_MTLS_ENDPOINT
-        } else {
-            DEFAULT_ENDPOINT
+        if universe == DEFAULT_UNIVERSE_DOMAIN {
+            return Ok(if mtls {
+                DEFAULT_MTLS_ENDPOINT
+            } else {
+                DEFAULT_ENDPOINT
+            }
+            .to_owned());
         }
-        .to_owned())
+        if mtls {
+            // As Go's clients: mTLS endpoints exist only in Google's public universe.
+            return Err(Error::config(format!(
+                "the mTLS endpoint exists only in the googleapis.com universe, not {universe}; \
+                 set GOOGLE_API_USE_MTLS_ENDPOINT=never or give an endpoint"
+            )));
+        }
+        Ok(format!("https://cloudaicompanion.{universe}"))
     }
 
     /// Uses an existing tonic channel (shared with your other tonic clients) instead of
@@ -368,8 +428,9 @@ impl OperationsClientBuilder {
     /// an `https://` endpoint with no trusted root at all (no roots feature, no CA given).
     pub async fn build(mut self) -> Result<OperationsClient, Error> {
         let user_agent = self.user_agent_header()?;
+        let universe = self.effective_universe(|name| std::env::var(name).ok())?;
         match self.channel.take() {
-            Some(channel) => self.build_inner(Transport::from(channel), None),
+            Some(channel) => self.build_inner(Transport::from(channel), None, universe),
             None => {
                 let url = self.effective_endpoint(|name| std::env::var(name).ok())?;
                 let endpoint = Endpoint::parse(&url)?;
@@ -408,7 +469,7 @@ impl OperationsClientBuilder {
                     settings,
                 )?;
                 let transport = Transport::direct(connector, self.connections);
-                self.build_inner(transport, Some((endpoint, url)))
+                self.build_inner(transport, Some((endpoint, url)), universe)
             }
         }
     }
@@ -420,7 +481,8 @@ impl OperationsClientBuilder {
         service: T,
     ) -> Result<OperationsClient<T>, Error> {
         self.user_agent_header()?;
-        self.build_inner(service, None)
+        let universe = self.effective_universe(|name| std::env::var(name).ok())?;
+        self.build_inner(service, None, universe)
     }
 
     /// `user-agent` for the connections the builder opens: the user's product token, then
@@ -435,11 +497,13 @@ impl OperationsClientBuilder {
     }
 
     /// `endpoint`: the one the builder's own connections reach, whose origin requests carry
-    /// (a transport of the user's adds its own).
+    /// (a transport of the user's adds its own). `universe`: the one the credentials'
+    /// must match.
     fn build_inner<T: GrpcTransport>(
         self,
         service: T,
         endpoint: Option<(Endpoint, String)>,
+        universe: String,
     ) -> Result<OperationsClient<T>, Error> {
         let quota_project = match &self.quota_project {
             Some(p) => Some(
@@ -448,6 +512,11 @@ impl OperationsClientBuilder {
             ),
             None => None,
         };
+        // A bare token carries no universe, so only real credentials are checked.
+        let check_universe = matches!(
+            self.credentials,
+            CredentialsChoice::Given(_) | CredentialsChoice::Default
+        );
         let credentials = match self.credentials {
             // No credentials: skip the auth layer's work entirely.
             CredentialsChoice::Anonymous => None,
@@ -467,6 +536,7 @@ impl OperationsClientBuilder {
         let auth = match credentials {
             Some(credentials) => {
                 AddCredentialsLayer::with_interval(credentials, self.credentials_check_interval)
+                    .expect_universe(check_universe.then_some(universe))
             }
             None => AddCredentialsLayer::anonymous(),
         };
@@ -528,6 +598,90 @@ mod tests {
         let err = endpoint_with(plain(), Some("sometimes")).unwrap_err();
         assert!(
             err.is_config() && err.to_string().contains("auto, always or never"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_universe_domain_names_the_default_endpoint() {
+        let env = |universe: Option<&'static str>, mtls: Option<&'static str>| {
+            move |name: &str| match name {
+                "GOOGLE_CLOUD_UNIVERSE_DOMAIN" => universe.map(str::to_owned),
+                "GOOGLE_API_USE_MTLS_ENDPOINT" => mtls.map(str::to_owned),
+                _ => None,
+            }
+        };
+        let plain = OperationsClientBuilder::default;
+        let sovereign = "https://cloudaicompanion.sovereign.example";
+        let cases = [
+            (plain(), env(None, None), DEFAULT_ENDPOINT),
+            (plain(), env(Some(" "), None), DEFAULT_ENDPOINT),
+            (plain(), env(Some("googleapis.com"), None), DEFAULT_ENDPOINT),
+            (plain(), env(Some("Sovereign.Example"), None), sovereign),
+            (
+                plain().universe_domain("sovereign.example"),
+                env(None, None),
+                sovereign,
+            ),
+            // The builder's universe over the environment's.
+            (
+                plain().universe_domain("sovereign.example"),
+                env(Some("other.example"), None),
+                sovereign,
+            ),
+            (
+                plain().universe_domain("sovereign.example"),
+                env(None, Some("never")),
+                sovereign,
+            ),
+            // An explicit endpoint wins.
+            (
+                plain()
+                    .universe_domain("sovereign.example")
+                    .endpoint("http://127.0.0.1:1"),
+                env(None, None),
+                "http://127.0.0.1:1",
+            ),
+        ];
+        for (i, (builder, env, want)) in cases.into_iter().enumerate() {
+            assert_eq!(builder.effective_endpoint(env).unwrap(), want, "case {i}");
+        }
+
+        let mtls = plain()
+            .universe_domain("sovereign.example")
+            .client_identity("cert", "key")
+            .effective_endpoint(env(None, None))
+            .unwrap_err();
+        assert!(
+            mtls.is_config()
+                && mtls
+                    .to_string()
+                    .contains("only in the googleapis.com universe"),
+            "{mtls}"
+        );
+        for bad in [
+            "https://x.example",
+            "example",
+            "a..example",
+            "-a.example",
+            "a.example:443",
+        ] {
+            let err = plain()
+                .universe_domain(bad)
+                .effective_universe(env(None, None))
+                .unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("universe_domain must be a domain name"),
+                "{bad}: {err}"
+            );
+        }
+        let err = plain()
+            .effective_universe(env(Some("not a domain"), None))
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("GOOGLE_CLOUD_UNIVERSE_DOMAIN must be"),
             "{err}"
         );
     }

@@ -19,7 +19,7 @@ use tonic::client::Grpc;
 use tonic::metadata::{AsciiMetadataValue, MetadataMap};
 use tracing::Instrument;
 
-use crate::auth::{AddCredentials, CredentialsFailed};
+use crate::auth::{AddCredentials, CredentialsFailed, UniverseMismatch};
 use crate::client::{Config, OperationsClient};
 use crate::error::code_name;
 use crate::name::{routing_header_bytes, validate_name};
@@ -233,6 +233,9 @@ fn classify(status: tonic::Status, deadline: Instant, timeout: Duration) -> Erro
     while let Some(err) = source {
         if let Some(failed) = err.downcast_ref::<CredentialsFailed>() {
             return Error::credentials(failed.0.clone());
+        }
+        if let Some(mismatch) = err.downcast_ref::<UniverseMismatch>() {
+            return Error::credentials(mismatch.clone());
         }
         // The server's answer, in HTTP rather than gRPC: a status like any other.
         if err.is::<NotGrpc>() {

@@ -156,9 +156,12 @@ mod retry;
 mod transport;
 mod wait;
 
-pub use auth::{AddCredentials, AddCredentialsLayer, CredentialsFailed, StaticToken};
+pub use auth::{
+    AddCredentials, AddCredentialsLayer, CredentialsFailed, StaticToken, UniverseMismatch,
+};
 pub use builder::{
-    CLOUD_PLATFORM_SCOPE, DEFAULT_ENDPOINT, DEFAULT_MTLS_ENDPOINT, OperationsClientBuilder,
+    CLOUD_PLATFORM_SCOPE, DEFAULT_ENDPOINT, DEFAULT_MTLS_ENDPOINT, DEFAULT_UNIVERSE_DOMAIN,
+    OperationsClientBuilder,
 };
 pub use call::Call;
 pub use client::OperationsClient;

@@ -31,6 +31,8 @@ fn lro() -> Command {
         "GOOGLE_CLOUD_QUOTA_PROJECT",
         "LRO_LOG",
         "LRO_CA_CERT",
+        "GOOGLE_CLOUD_UNIVERSE_DOMAIN",
+        "GOOGLE_API_USE_MTLS_ENDPOINT",
     ] {
         cmd.env_remove(var);
     }
@@ -255,6 +257,31 @@ async fn invalid_input_exits_2_and_sends_nothing() {
         "plaintext credentials to a remote host are refused before sending"
     );
     assert!(r.stderr.contains("plaintext"), "{}", r.stderr);
+    let r = run(lro().args([
+        "--universe-domain",
+        "not a domain",
+        "--no-auth",
+        "get",
+        "x/y",
+    ]))
+    .await;
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("universe_domain must be a domain name"),
+        "{}",
+        r.stderr
+    );
+    let r = run(lro()
+        .env("GOOGLE_CLOUD_UNIVERSE_DOMAIN", "https://sovereign.example")
+        .args(["--no-auth", "get", "x/y"]))
+    .await;
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("GOOGLE_CLOUD_UNIVERSE_DOMAIN must be a domain name"),
+        "{}",
+        r.stderr
+    );
     let r = run(lro().arg("--help")).await;
     assert_eq!(r.code, 0);
     assert!(r.stdout.contains("Exit codes"));

@@ -8,10 +8,15 @@ use longrunning_grpc::{Error, OperationsClient, PollingPolicy};
 /// Flags that go before or after the subcommand.
 #[derive(Args, Debug)]
 pub struct Global {
-    /// The server's URL (default: `https://cloudaicompanion.googleapis.com`, or its mTLS
+    /// The server's URL (default: `https://cloudaicompanion.<universe>`, or its mTLS
     /// endpoint with a client certificate; see GOOGLE_API_USE_MTLS_ENDPOINT).
     #[arg(long, env = "LRO_ENDPOINT", global = true)]
     pub endpoint: Option<String>,
+
+    /// The universe (sovereign cloud) to work in; the credentials must belong to it
+    /// (default: GOOGLE_CLOUD_UNIVERSE_DOMAIN, else googleapis.com).
+    #[arg(long, value_name = "DOMAIN", global = true)]
+    pub universe_domain: Option<String>,
 
     /// A bearer token to send instead of Application Default Credentials.
     #[arg(long, env = "LRO_ACCESS_TOKEN", hide_env_values = true, global = true)]
@@ -109,6 +114,9 @@ impl Global {
         }
         if let Some(endpoint) = &self.endpoint {
             builder = builder.endpoint(endpoint.clone());
+        }
+        if let Some(universe) = &self.universe_domain {
+            builder = builder.universe_domain(universe.clone());
         }
         if let Some(pem) = files.ca {
             builder = builder.ca_certificate(pem);
