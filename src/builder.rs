@@ -549,6 +549,7 @@ impl OperationsClientBuilder {
         Ok(OperationsClient {
             grpc,
             config: Arc::new(Config {
+                server_address: endpoint.as_ref().map(|(e, _)| e.host().to_owned()),
                 endpoint: endpoint.map(|(_, url)| url),
                 quota_project,
                 timeout: Timeout::new(self.timeout),

@@ -70,12 +70,21 @@ impl<T: GrpcTransport> OperationsClient<T> {
         if let Err(e) = validate_name(name) {
             return Call::ready(Err(e.with_method(M::METHOD)));
         }
+        // With OpenTelemetry's RPC fields, so `tracing-opentelemetry` exports a client span
+        // named `google.longrunning.Operations/<Method>`.
         let span = tracing::debug_span!(
             "longrunning",
             method = M::METHOD,
             name,
             attempt = tracing::field::Empty,
-            code = tracing::field::Empty
+            code = tracing::field::Empty,
+            otel.name = &M::PATH[1..],
+            otel.kind = "client",
+            rpc.system = "grpc",
+            rpc.service = SERVICE,
+            rpc.method = M::METHOD,
+            rpc.grpc.status_code = tracing::field::Empty,
+            server.address = self.config.server_address.as_deref(),
         );
         // Boxed as it is made, with the span around the box, rather than wrapped in a span,
         // an `Either` and a mapping first: one box and no layers in between.
@@ -141,6 +150,7 @@ async fn attempts<T: GrpcTransport, M: Rpc>(
                 let span = tracing::Span::current();
                 span.record("attempt", attempt);
                 span.record("code", "OK");
+                span.record("rpc.grpc.status_code", 0);
                 tracing::debug!(latency = ?start.elapsed(), "call succeeded");
                 return Ok(response.into_inner());
             }
@@ -152,6 +162,7 @@ async fn attempts<T: GrpcTransport, M: Rpc>(
             let span = tracing::Span::current();
             span.record("attempt", attempt);
             span.record("code", code_name(code));
+            span.record("rpc.grpc.status_code", code as i32);
             tracing::debug!(latency = ?start.elapsed(), "call failed");
             fail(error)
         };

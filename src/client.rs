@@ -48,6 +48,8 @@ impl<T> fmt::Debug for OperationsClient<T> {
 pub(crate) struct Config {
     /// The URL of the connections the builder opened; none over a transport of the user's.
     pub(crate) endpoint: Option<String>,
+    /// The endpoint's host, for the `server.address` of call spans.
+    pub(crate) server_address: Option<String>,
     pub(crate) quota_project: Option<AsciiMetadataValue>,
     pub(crate) timeout: Timeout,
     pub(crate) retry: RetryPolicy,

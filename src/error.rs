@@ -54,6 +54,8 @@ enum Kind {
     Status(Box<StatusInfo>),
     /// A response could not be decoded (e.g. an `Any` of an unexpected type).
     Decode(String),
+    /// The operation itself finished with an error (its `error` field).
+    Operation(Box<StatusInfo>),
 }
 
 struct TransportInfo {
@@ -132,6 +134,16 @@ impl Error {
         Self::new(Kind::Status(Box::new(info))).with_source(status)
     }
 
+    /// The error an operation finished with, its details decoded.
+    pub(crate) fn operation_failed(status: &rpc::Status, name: &str) -> Self {
+        let info = StatusInfo {
+            code: Code::from_i32(status.code),
+            message: status.message.clone(),
+            details: ErrorDetails::from_anys(status.details.iter().cloned()),
+        };
+        Self::new(Kind::Operation(Box::new(info))).with_name(name)
+    }
+
     fn new(kind: Kind) -> Self {
         Self {
             inner: Box::new(Inner {
@@ -170,25 +182,25 @@ impl Error {
             Kind::Credentials => Code::Unauthenticated,
             Kind::Transport(t) => t.code,
             Kind::Deadline(_) => Code::DeadlineExceeded,
-            Kind::Status(s) => s.code,
+            Kind::Status(s) | Kind::Operation(s) => s.code,
             Kind::Decode(_) => Code::Internal,
         }
     }
 
-    /// The server's message, for a server status.
+    /// The server's message, for a server status or an operation's error.
     pub fn message(&self) -> Option<&str> {
         match &self.inner.kind {
-            Kind::Status(s) => Some(&s.message),
+            Kind::Status(s) | Kind::Operation(s) => Some(&s.message),
             _ => None,
         }
     }
 
-    /// The `google.rpc` error details the server sent in `grpc-status-details-bin`.
-    /// Empty for errors that are not a server status.
+    /// The `google.rpc` error details the server sent in `grpc-status-details-bin`, or
+    /// that an operation's error carries. Empty for other errors.
     pub fn details(&self) -> &ErrorDetails {
         static EMPTY: ErrorDetails = ErrorDetails::EMPTY;
         match &self.inner.kind {
-            Kind::Status(s) => &s.details,
+            Kind::Status(s) | Kind::Operation(s) => &s.details,
             _ => &EMPTY,
         }
     }
@@ -254,6 +266,12 @@ impl Error {
         matches!(self.inner.kind, Kind::Decode(_))
     }
 
+    /// The operation finished with an error (its `error` field, cancellation included);
+    /// the calls themselves succeeded. [`Error::code`] is the operation's code.
+    pub fn is_operation_failed(&self) -> bool {
+        matches!(self.inner.kind, Kind::Operation(_))
+    }
+
     /// The server does not implement the method (`UNIMPLEMENTED`).
     pub fn is_unimplemented(&self) -> bool {
         self.is_status() && self.code() == Code::Unimplemented
@@ -298,6 +316,12 @@ impl fmt::Display for Error {
                 }
             }
             Kind::Decode(why) => write!(f, "decode error: {why}")?,
+            Kind::Operation(s) => {
+                write!(f, "operation failed with {}", code_name(s.code))?;
+                if !s.message.is_empty() {
+                    write!(f, ": {}", s.message)?;
+                }
+            }
         }
         if let Some(method) = self.inner.method {
             write!(f, " in {method}")?;

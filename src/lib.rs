@@ -152,6 +152,7 @@ mod list;
 mod name;
 mod operation;
 pub mod pb;
+mod poller;
 mod retry;
 mod transport;
 mod wait;
@@ -169,13 +170,22 @@ pub use error::{Error, ErrorDetails, code_name};
 pub use headers::API_CLIENT_VALUE;
 pub use list::{ListOperations, Listing, Page};
 pub use name::{MAX_NAME_LEN, OperationName, routing_header, validate_name};
+pub use poller::{OperationSource, Poller, PollingResult};
 pub use retry::{Backoff, PollingPolicy, PollingPolicyBuilder, RetryPolicy, RetryPolicyBuilder};
 pub use transport::{GrpcTransport, Transport};
 pub use wait::{CancelOutcome, Polled};
 
 /// Re-exported so users name the same versions this crate was built with.
 pub use google_cloud_auth;
-/// Re-exported so users name the same versions this crate was built with.
-pub use prost_types;
+/// The `prost-types` this crate was built with, re-exported so users name the same
+/// version, plus `Empty`, the type prost maps `google.protobuf.Empty` to.
+pub mod prost_types {
+    pub use ::prost_types::*;
+
+    /// `google.protobuf.Empty`, which prost maps to `()`: the `R` of an operation whose
+    /// response is empty, e.g. `Poller<Empty, M>`.
+    pub type Empty = ();
+}
+
 /// Re-exported so users name the same versions this crate was built with.
 pub use tonic;

@@ -72,7 +72,16 @@ impl Operation {
     }
 }
 
-fn unpack<T: prost::Name + Default>(any: &Any, what: &str, name: &str) -> Result<T, Error> {
+/// `any` as `T`: its type URL must name `T`, except that `T = Any` takes any type as it is.
+pub(crate) fn unpack<T: prost::Name + Default>(
+    any: &Any,
+    what: &str,
+    name: &str,
+) -> Result<T, Error> {
+    if T::full_name() == <Any as prost::Name>::full_name() {
+        return T::decode(prost::Message::encode_to_vec(any).as_slice())
+            .map_err(|e| Error::decode(format!("{what} is malformed: {e}")).with_name(name));
+    }
     if type_name(&any.type_url) != T::full_name() {
         return Err(Error::decode(format!(
             "{what} is {:?}, expected {:?}",

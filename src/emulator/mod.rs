@@ -108,6 +108,22 @@ impl Emulator {
         self.shared.changed.notify_waiters();
     }
 
+    /// Changes a running operation's metadata (its progress, say), as the service would
+    /// while it runs. False if there is no such operation.
+    pub fn set_metadata(&self, name: &str, metadata: prost_types::Any) -> bool {
+        let changed = match self.shared.lock().op_mut(name) {
+            Ok(op) => {
+                op.script.metadata = Some(metadata);
+                true
+            }
+            Err(_) => false,
+        };
+        if changed {
+            self.shared.changed.notify_waiters();
+        }
+        changed
+    }
+
     /// The operation as a client would now see it (without counting as a poll).
     pub fn operation(&self, name: &str) -> Option<pb::Operation> {
         let mut state = self.shared.lock();
