@@ -48,3 +48,71 @@ async fn each_retry_emits_a_tracing_event_with_attempt_code_and_delay() {
         retries[1]
     );
 }
+
+#[tokio::test]
+async fn a_wait_is_one_span_around_its_calls_which_carry_opentelemetry_rpc_fields() {
+    use longrunning_grpc::emulator::Completion;
+    use tracing_subscriber::fmt::format::FmtSpan;
+
+    let captured = support::Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_span_events(FmtSpan::CLOSE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let emulator = Emulator::start().await.unwrap();
+    let name = op("waited");
+    emulator.insert(ScriptedOperation::new(&name).completion(Completion::AfterPolls(3)));
+    let client = support::builder(&emulator)
+        .polling_policy(
+            longrunning_grpc::PollingPolicy::builder()
+                .initial_delay(std::time::Duration::from_millis(1))
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .await
+        .unwrap();
+    client
+        .operation::<(), prost_types::Any>(&name)
+        .until_done()
+        .await
+        .unwrap();
+
+    let text = captured.text();
+    let closes: Vec<_> = text.lines().filter(|l| l.contains(": close")).collect();
+    let calls: Vec<_> = closes
+        .iter()
+        .filter(|l| l.contains("longrunning.wait{") && l.contains("}:longrunning{"))
+        .collect();
+    assert_eq!(
+        calls.len(),
+        3,
+        "each poll's span inside the wait's:\n{text}"
+    );
+    for field in [
+        "otel.kind=\"client\"",
+        "otel.name=\"google.longrunning.Operations/GetOperation\"",
+        "rpc.system=\"grpc\"",
+        "rpc.service=\"google.longrunning.Operations\"",
+        "rpc.method=\"GetOperation\"",
+        "rpc.grpc.status_code=0",
+        "server.address=\"127.0.0.1\"",
+    ] {
+        assert!(calls[0].contains(field), "{field} in {}", calls[0]);
+    }
+    let wait: Vec<_> = closes
+        .iter()
+        .filter(|l| l.contains("longrunning.wait{") && !l.contains("}:longrunning{"))
+        .collect();
+    assert_eq!(wait.len(), 1, "{text}");
+    assert!(
+        wait[0].contains("polls=3") && wait[0].contains("outcome=\"completed\""),
+        "{}",
+        wait[0]
+    );
+}
