@@ -156,6 +156,7 @@ mod poller;
 mod retry;
 mod transport;
 mod wait;
+mod waiter;
 
 pub use auth::{
     AddCredentials, AddCredentialsLayer, CredentialsFailed, StaticToken, UniverseMismatch,
@@ -174,6 +175,7 @@ pub use poller::{OperationSource, Poller, PollingResult};
 pub use retry::{Backoff, PollingPolicy, PollingPolicyBuilder, RetryPolicy, RetryPolicyBuilder};
 pub use transport::{GrpcTransport, Transport};
 pub use wait::{CancelOutcome, Polled};
+pub use waiter::Waiter;
 
 /// Re-exported so users name the same versions this crate was built with.
 pub use google_cloud_auth;

@@ -1,0 +1,262 @@
+//! Waiting on many operations at once: [`Waiter`], one scheduler for all of them.
+//!
+//! A task per operation (`tokio::spawn(client.poll_until_done(name))` ten thousand times)
+//! costs a task, a timer and a boxed future each for the whole wait. Here an operation
+//! that is not being polled is a name, its backoff and its deadline (under 200 bytes; the
+//! `wait_all` benchmark measures it), the waits share one timer, and at most
+//! [`Waiter::max_in_flight`] polls run at once. Each operation still polls on the
+//! policy's own schedule, from the time it was added.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_util::stream::FuturesUnordered;
+use futures_util::{Stream, StreamExt};
+use tokio::time::{Instant, Sleep};
+
+use crate::call::Call;
+use crate::client::OperationsClient;
+use crate::poller::is_transient;
+use crate::retry::{Backoff, later};
+use crate::transport::{GrpcTransport, Transport};
+use crate::{Error, pb};
+
+/// Polls in flight at once, unless set.
+const DEFAULT_MAX_IN_FLIGHT: usize = 100;
+
+/// Waits on many operations on one scheduler, yielding each as it finishes: `(name,
+/// Ok(operation))` once it is done, `(name, Err(..))` if its wait ended otherwise (the
+/// polling deadline, a poll error that is not UNAVAILABLE or DEADLINE_EXCEEDED, an invalid
+/// name). Made by [`OperationsClient::wait_all`]; add more with [`Waiter::add`]. The
+/// stream ends when nothing is left to wait on; dropping it stops all polling.
+///
+/// ```
+/// # use longrunning_grpc::emulator::{Completion, Emulator, ScriptedOperation};
+/// # use longrunning_grpc::{OperationsClient, PollingPolicy};
+/// use futures_util::StreamExt;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let emulator = Emulator::start().await?;
+/// # let names: Vec<String> = (0..3).map(|i| format!("projects/p/locations/l/operations/op-{i}")).collect();
+/// # for name in &names { emulator.insert(ScriptedOperation::new(name).completion(Completion::AfterPolls(2))); }
+/// # let client = OperationsClient::builder().endpoint(emulator.endpoint()).anonymous()
+/// #     .polling_policy(PollingPolicy::builder().initial_delay(std::time::Duration::from_millis(10)).build()?)
+/// #     .build().await?;
+/// let mut finished = client.wait_all(&names).max_in_flight(50);
+/// while let Some((name, result)) = finished.next().await {
+///     println!("{name}: done = {}", result?.done);
+/// }
+/// # Ok(()) }
+/// ```
+#[must_use = "streams do nothing unless polled"]
+pub struct Waiter<T = Transport> {
+    client: OperationsClient<T>,
+    /// The operations waited on; `None` marks a free slot.
+    slots: Vec<Option<Waiting>>,
+    free: Vec<u32>,
+    /// When each operation not being polled polls next, earliest first.
+    due: BinaryHeap<Reverse<(Instant, u32)>>,
+    in_flight: FuturesUnordered<Tagged>,
+    max_in_flight: usize,
+    timer: Pin<Box<Sleep>>,
+    waiting: usize,
+}
+
+/// One operation waited on, between its polls.
+struct Waiting {
+    name: Box<str>,
+    delays: Backoff,
+    deadline: Option<Instant>,
+    /// The look at the deadline itself has been scheduled: the next still-running ends it.
+    last_look: bool,
+}
+
+/// A poll, tagged with its operation's slot.
+struct Tagged {
+    slot: u32,
+    call: Call<pb::Operation>,
+}
+
+impl Future for Tagged {
+    type Output = (u32, Result<pb::Operation, Error>);
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let slot = self.slot;
+        Pin::new(&mut self.call).poll(cx).map(|r| (slot, r))
+    }
+}
+
+impl<T: GrpcTransport> OperationsClient<T> {
+    /// Waits on every operation in `names` at once; see [`Waiter`]. Each polls on this
+    /// client's [`PollingPolicy`](crate::PollingPolicy) (first poll at once, then its
+    /// delays, until its deadline), at most 100 polls in flight unless
+    /// [`Waiter::max_in_flight`] says otherwise.
+    pub fn wait_all<I>(&self, names: I) -> Waiter<T>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        let mut waiter = Waiter {
+            client: self.clone(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            due: BinaryHeap::new(),
+            in_flight: FuturesUnordered::new(),
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            timer: Box::pin(tokio::time::sleep_until(Instant::now())),
+            waiting: 0,
+        };
+        for name in names {
+            waiter.add(name.as_ref());
+        }
+        waiter
+    }
+}
+
+impl<T: GrpcTransport> Waiter<T> {
+    /// At most this many polls at once (at least 1). Default: 100.
+    pub fn max_in_flight(mut self, polls: usize) -> Self {
+        self.max_in_flight = polls.max(1);
+        self
+    }
+
+    /// Waits on one more operation; its first poll is due now.
+    pub fn add(&mut self, name: impl Into<String>) {
+        let now = Instant::now();
+        let policy = &self.client.config.polling;
+        let waiting = Waiting {
+            name: name.into().into_boxed_str(),
+            delays: policy.delays(),
+            deadline: policy.deadline().map(|d| later(now, d)),
+            last_look: false,
+        };
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = Some(waiting);
+                slot
+            }
+            None => {
+                self.slots.push(Some(waiting));
+                // More than u32::MAX operations at once would not fit in memory anyway.
+                u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
+            }
+        };
+        self.due.push(Reverse((now, slot)));
+        self.waiting += 1;
+    }
+
+    /// How many operations are still waited on.
+    pub fn len(&self) -> usize {
+        self.waiting
+    }
+
+    /// Whether nothing is left to wait on.
+    pub fn is_empty(&self) -> bool {
+        self.waiting == 0
+    }
+
+    /// Starts the polls that are due, as far as the bound allows.
+    fn start_due(&mut self, now: Instant) {
+        while self.in_flight.len() < self.max_in_flight {
+            match self.due.peek() {
+                Some(Reverse((at, _))) if *at <= now => {}
+                _ => break,
+            }
+            let Some(Reverse((_, slot))) = self.due.pop() else {
+                break;
+            };
+            let Some(waiting) = self.slots.get(slot as usize).and_then(Option::as_ref) else {
+                continue;
+            };
+            let call = self.client.get_operation(&waiting.name);
+            self.in_flight.push(Tagged { slot, call });
+        }
+    }
+
+    /// What one poll's answer means for its operation: finished (its item), or polled
+    /// again later.
+    fn answered(
+        &mut self,
+        slot: u32,
+        result: Result<pb::Operation, Error>,
+    ) -> Option<(String, Result<pb::Operation, Error>)> {
+        let waiting = self.slots.get_mut(slot as usize)?.as_mut()?;
+        let finished = match result {
+            Ok(op) if op.done => Some(Ok(op)),
+            Ok(_) if waiting.last_look => Some(Err(deadline_passed(&self.client, waiting))),
+            Err(error) if !is_transient(&error) || waiting.last_look => Some(Err(error)),
+            Ok(_) | Err(_) => None,
+        };
+        if let Some(result) = finished {
+            let waiting = self.slots[slot as usize].take()?;
+            self.free.push(slot);
+            self.waiting -= 1;
+            return Some((waiting.name.into_string(), result));
+        }
+        let now = Instant::now();
+        let delay = waiting.delays.next().unwrap_or(Duration::from_secs(1));
+        let mut at = later(now, delay);
+        if let Some(deadline) = waiting.deadline
+            && at >= deadline
+        {
+            // One last look at the deadline itself, as `poll_until_done` takes.
+            at = deadline;
+            waiting.last_look = true;
+        }
+        self.due.push(Reverse((at, slot)));
+        None
+    }
+}
+
+fn deadline_passed<T>(client: &OperationsClient<T>, waiting: &Waiting) -> Error {
+    let limit = client.config.polling.deadline().unwrap_or_default();
+    Error::deadline(limit).with_name(&*waiting.name)
+}
+
+// No field is pinned structurally: the timer is boxed and the client is only cloned from.
+impl<T> Unpin for Waiter<T> {}
+
+impl<T: GrpcTransport> Stream for Waiter<T> {
+    type Item = (String, Result<pb::Operation, Error>);
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        loop {
+            this.start_due(Instant::now());
+            while let Poll::Ready(Some((slot, result))) = this.in_flight.poll_next_unpin(cx) {
+                if let Some(item) = this.answered(slot, result) {
+                    return Poll::Ready(Some(item));
+                }
+                this.start_due(Instant::now());
+            }
+            if this.waiting == 0 {
+                return Poll::Ready(None);
+            }
+            // Sleep until the next poll is due, if there is room to start it.
+            let next = match this.due.peek() {
+                Some(Reverse((at, _))) if this.in_flight.len() < this.max_in_flight => *at,
+                _ => return Poll::Pending,
+            };
+            if this.timer.deadline() != next {
+                this.timer.as_mut().reset(next);
+            }
+            if this.timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Waiter<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Waiter")
+            .field("waiting", &self.waiting)
+            .field("in_flight", &self.in_flight.len())
+            .field("max_in_flight", &self.max_in_flight)
+            .finish_non_exhaustive()
+    }
+}
