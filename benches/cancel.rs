@@ -12,6 +12,7 @@
 //! ```sh
 //! cargo bench --features emulator --bench cancel            # full run (about 5 minutes)
 //! cargo bench --features emulator --bench cancel -- --quick # smaller counts, a smoke run
+//! cargo bench --features emulator --bench cancel -- --wait-all # only 10,000 waits at once
 //! ```
 
 use std::io::{BufRead, BufReader, Write};
@@ -246,7 +247,12 @@ fn main() {
     }
     if args.iter().any(|a| a == "--serve-polling") {
         let ops: usize = arg("--ops").unwrap().parse().unwrap();
-        let after: u64 = arg("--after").unwrap().parse().unwrap();
+        let after = match arg("--after-polls") {
+            Some(polls) => Completion::AfterPolls(polls.parse().unwrap()),
+            None => Completion::After(Duration::from_secs(
+                arg("--after").unwrap().parse().unwrap(),
+            )),
+        };
         return serve_polling(ops, after);
     }
     if let Some(kind) = arg("--profile") {
@@ -282,6 +288,10 @@ fn main() {
         let url = arg("--endpoint").unwrap();
         let n: usize = arg("--n").unwrap().parse().unwrap();
         return burst_child(Kind::parse(&kind), &url, n);
+    }
+    if args.iter().any(|a| a == "--wait-all") {
+        // Only the wait_all section, with its full count.
+        return wait_all_cost(&runtime(), 10_000);
     }
     // `cargo test --benches` passes other flags: nothing to do then.
     if args.iter().any(|a| a == "--bench" || a == "--quick") || args.len() == 1 {
@@ -385,9 +395,9 @@ async fn stdin_closed() {
     .await;
 }
 
-/// The emulator with `ops` operations completing `after` seconds from now; answers
-/// `count` on stdin with the number of GetOperation calls it received.
-fn serve_polling(ops: usize, after: u64) {
+/// The emulator with `ops` operations completing as `after` says; answers `count` on stdin
+/// with the number of GetOperation calls it received.
+fn serve_polling(ops: usize, after: Completion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -397,7 +407,7 @@ fn serve_polling(ops: usize, after: u64) {
         for i in 0..ops {
             emulator.insert(
                 ScriptedOperation::new(format!("projects/bench/locations/global/operations/p-{i}"))
-                    .completion(Completion::After(Duration::from_secs(after))),
+                    .completion(after),
             );
         }
         println!("{}", emulator.local_addr().port());
@@ -1036,6 +1046,105 @@ fn orchestrate(quick: bool) {
 
     // Polling cost: 1,000 operations waited on at once with the default policy.
     polling_cost(&rt, poll_ops, poll_after);
+
+    // 10,000 operations waited on at once: one scheduler against a task per operation.
+    wait_all_cost(&rt, if quick { 2_000 } else { 10_000 });
+}
+
+/// `ops` operations that finish at their 4th poll, waited on with `wait_all` and with a
+/// spawned `poll_until_done` each, under a policy without jitter (polls at 0, 1, 2.5 and
+/// 4.75 s), so the polls it schedules are exactly 4 per operation.
+fn wait_all_cost(rt: &tokio::runtime::Runtime, ops: usize) {
+    const POLLS: u32 = 4;
+    let policy = PollingPolicy::builder().jitter(false).build().unwrap();
+    println!(
+        "\nwaiting on {ops} operations at once, each done at its {POLLS}th poll \
+         (1 s x 1.5, no jitter: the policy schedules {} polls)",
+        ops * POLLS as usize
+    );
+    println!(
+        "  {:<34} {:>8} {:>9} {:>12} {:>13} {:>12}",
+        "", "polls", "wall s", "CPU µs/op", "heap B/op", "peak B/op"
+    );
+    for scheduler in [false, true] {
+        let mut server = Server::spawn(&[
+            "--serve-polling",
+            "--ops",
+            &ops.to_string(),
+            "--after-polls",
+            &POLLS.to_string(),
+        ]);
+        let url = server.url.clone();
+        let names: Vec<String> = (0..ops)
+            .map(|i| format!("projects/bench/locations/global/operations/p-{i}"))
+            .collect();
+        let (done, wall, cpu, between, peak) = rt.block_on(async {
+            let client = OperationsClient::builder()
+                .endpoint(&url)
+                .anonymous()
+                .polling_policy(policy.clone())
+                .timeout(Duration::from_secs(60))
+                .build()
+                .await
+                .unwrap();
+            // One call first, so the connection's buffers are not counted per operation.
+            let _ = client
+                .get_operation("projects/bench/locations/global/operations/warm")
+                .await;
+            let base = heap::CURRENT.load(std::sync::atomic::Ordering::Relaxed);
+            heap::PEAK.store(base, std::sync::atomic::Ordering::Relaxed);
+            let cpu0 = cpu_seconds();
+            let start = Instant::now();
+            // The heap between the first and second rounds of polls (at 0.9 s), sampled
+            // beside the wait.
+            let sample = tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(900)).await;
+                heap::CURRENT.load(std::sync::atomic::Ordering::Relaxed)
+            });
+            let done = if scheduler {
+                use futures_util::StreamExt;
+                let mut waiter = client.wait_all(&names);
+                let mut done = 0;
+                while let Some((_, result)) = waiter.next().await {
+                    done += usize::from(result.is_ok_and(|op| op.done));
+                }
+                done
+            } else {
+                let waits: Vec<_> = names
+                    .iter()
+                    .map(|name| tokio::spawn(client.poll_until_done(name)))
+                    .collect();
+                let mut done = 0;
+                for wait in waits {
+                    done += usize::from(matches!(
+                        wait.await.unwrap(),
+                        Ok(longrunning_grpc::Polled::Done(_))
+                    ));
+                }
+                done
+            };
+            let wall = start.elapsed().as_secs_f64();
+            let cpu = cpu_seconds() - cpu0;
+            let between = sample.await.unwrap().saturating_sub(base);
+            let peak = heap::PEAK
+                .load(std::sync::atomic::Ordering::Relaxed)
+                .saturating_sub(base);
+            (done, wall, cpu, between, peak)
+        });
+        // Less the warm-up call.
+        let polls = server.ask("count").trim().parse::<usize>().unwrap() - 1;
+        let label = if scheduler {
+            "client.wait_all(names)"
+        } else {
+            "tokio::spawn(poll_until_done) each"
+        };
+        println!(
+            "  {label:<34} {polls:>8} {wall:>9.2} {:>12.1} {:>13} {:>12}   ({done}/{ops} done)",
+            cpu / ops as f64 * 1e6,
+            between / ops,
+            peak / ops,
+        );
+    }
 }
 
 fn polling_cost(rt: &tokio::runtime::Runtime, ops: usize, after: u64) {
