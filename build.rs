@@ -25,6 +25,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .compile_fds_with_config(fds, config)?;
 
     println!("cargo:rerun-if-changed=proto");
+    // For dependents' build scripts (`links`): `DEP_LONGRUNNING_GRPC_INCLUDE` is this
+    // directory, so their protos can import `google/longrunning/operations.proto`.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR")?;
+    let include = std::path::Path::new(&manifest).join("proto");
+    println!("cargo:include={}", include.display());
     // `x-goog-api-client` reports the compiler version as `gl-rust/<version>`.
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let version = Command::new(rustc)

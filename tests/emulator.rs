@@ -411,3 +411,79 @@ async fn shutdown_is_graceful_and_drop_stops_the_server() {
     }
     assert!(refused, "the server stops when the emulator is dropped");
 }
+
+/// A service of its own, `test.v1.Other`: answers every call with NOT_FOUND "other was
+/// reached" (trailers only), and counts them.
+#[derive(Clone, Default)]
+struct Other {
+    calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl tonic::server::NamedService for Other {
+    const NAME: &'static str = "test.v1.Other";
+}
+
+impl tower::Service<http::Request<tonic::body::Body>> for Other {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: http::Request<tonic::body::Body>) -> Self::Future {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let response = http::Response::builder()
+            .header("content-type", "application/grpc")
+            .header("grpc-status", "5")
+            .header("grpc-message", "other was reached")
+            .body(tonic::body::Body::empty())
+            .unwrap();
+        std::future::ready(Ok(response))
+    }
+}
+
+#[tokio::test]
+async fn a_service_added_beside_operations_shares_its_port_and_its_operations() {
+    let other = Other::default();
+    let builder = Emulator::builder();
+    let store = builder.operations();
+    let emulator = builder.add_service(other.clone()).start().await.unwrap();
+    // What a service's method would do: start an operation and return it.
+    let started = store.insert(ScriptedOperation::new(op("from-other")));
+
+    let channel = tonic::transport::Channel::from_shared(emulator.endpoint())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel.clone());
+    grpc.ready().await.unwrap();
+    let status = grpc
+        .unary(
+            tonic::Request::new(()),
+            http::uri::PathAndQuery::from_static("/test.v1.Other/Anything"),
+            tonic_prost::ProstCodec::<(), ()>::default(),
+        )
+        .await
+        .unwrap_err();
+    let client = longrunning_grpc::OperationsClient::builder()
+        .channel(channel)
+        .anonymous()
+        .build()
+        .await
+        .unwrap();
+    let got = client.get_operation(op("from-other")).await.unwrap();
+
+    assert_eq!(status.code(), tonic::Code::NotFound, "{status:?}");
+    assert_eq!(status.message(), "other was reached");
+    assert_eq!(other.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(started.name, op("from-other"));
+    assert!(!started.done);
+    assert_eq!(got, started);
+    assert_eq!(emulator.count(Method::Get), 1);
+}

@@ -8,10 +8,10 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tonic::transport::server::TcpIncoming;
 
-use super::Emulator;
-use super::handler::Handler;
+use super::handler::{FrontChecks, Handler};
 use super::journal::RecordPath;
 use super::state::Shared;
+use super::{Emulator, OperationStore};
 use crate::pb::operations_server::OperationsServer;
 
 /// Configures an [`Emulator`] before it starts.
@@ -23,6 +23,10 @@ pub struct EmulatorBuilder {
     check_routing_header: bool,
     max_concurrent_streams: Option<u32>,
     tls: Option<(Vec<u8>, Vec<u8>)>,
+    /// Made with the builder, so services added beside Operations can hold it.
+    store: OperationStore,
+    /// Services served beside Operations.
+    routes: tonic::service::Routes,
 }
 
 impl Default for EmulatorBuilder {
@@ -33,6 +37,10 @@ impl Default for EmulatorBuilder {
             check_routing_header: false,
             max_concurrent_streams: None,
             tls: None,
+            store: OperationStore {
+                shared: Arc::new(Shared::new(RandomState::new().build_hasher().finish())),
+            },
+            routes: tonic::service::Routes::default(),
         }
     }
 }
@@ -72,18 +80,49 @@ impl EmulatorBuilder {
         self
     }
 
+    /// The operations the emulator will serve, to hand to a service added with
+    /// [`add_service`](Self::add_service) (one of your API's, whose methods return
+    /// operations): what it inserts is what `GetOperation` then answers. Builders cloned
+    /// from this one share it.
+    pub fn operations(&self) -> OperationStore {
+        self.store.clone()
+    }
+
+    /// Serves another gRPC service beside `google.longrunning.Operations`, on the same
+    /// port: a tonic server (`FooServer::new(..)`), as with `tonic::transport::Server`'s
+    /// `add_service`. Calls of it are not in the journal, and the front-end checks do not
+    /// apply to it.
+    pub fn add_service<S>(mut self, service: S) -> Self
+    where
+        S: tower_service::Service<
+                http::Request<tonic::body::Body>,
+                Response = http::Response<tonic::body::Body>,
+                Error = std::convert::Infallible,
+            > + tonic::server::NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        self.routes = self.routes.add_service(service);
+        self
+    }
+
     /// Binds the socket and starts serving.
     pub async fn start(self) -> std::io::Result<Emulator> {
         let listener = TcpListener::bind(self.listen).await?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared::new(
-            self.require_token
+        let shared = self.store.shared.clone();
+        let front = Arc::new(FrontChecks {
+            require_token: self
+                .require_token
                 .map(|t| format!("Bearer {t}").into_bytes()),
-            self.check_routing_header,
-            RandomState::new().build_hasher().finish(),
-        ));
+            check_routing_header: self.check_routing_header,
+        });
         let service = RecordPath(OperationsServer::new(Handler {
             shared: shared.clone(),
+            front,
         }));
         let (stop, stopped) = oneshot::channel::<()>();
         let mut server = tonic::transport::Server::builder();
@@ -99,7 +138,7 @@ impl EmulatorBuilder {
         } else {
             "http"
         };
-        let router = server.add_service(service);
+        let router = server.add_routes(self.routes.add_service(service));
         let task = tokio::spawn(async move {
             // Like `Server::serve`, set TCP_NODELAY on accepted sockets: without it small
             // responses wait for the peer's delayed ACK.

@@ -19,6 +19,14 @@ use crate::retry::later;
 #[derive(Clone)]
 pub(super) struct Handler {
     pub(super) shared: Arc<Shared>,
+    pub(super) front: Arc<FrontChecks>,
+}
+
+/// What the emulator checks of each request, as a front end would.
+pub(super) struct FrontChecks {
+    /// `Bearer <token>`, if the emulator checks it.
+    pub(super) require_token: Option<Vec<u8>>,
+    pub(super) check_routing_header: bool,
 }
 
 impl Handler {
@@ -33,7 +41,7 @@ impl Handler {
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
         }
-        if let Some(expected) = &self.shared.require_token {
+        if let Some(expected) = &self.front.require_token {
             let sent = request
                 .metadata()
                 .get("authorization")
@@ -44,7 +52,7 @@ impl Handler {
                 ));
             }
         }
-        if self.shared.check_routing_header {
+        if self.front.check_routing_header {
             check_routing(request.metadata(), name)?;
         }
         match self.shared.lock().fault_for(method, name) {

@@ -104,32 +104,26 @@ impl Emulator {
 
     /// Adds (or replaces) an operation. It starts running now.
     pub fn insert(&self, op: ScriptedOperation) {
-        self.shared.lock().insert(op);
-        self.shared.changed.notify_waiters();
+        self.operations().insert(op);
     }
 
     /// Changes a running operation's metadata (its progress, say), as the service would
     /// while it runs. False if there is no such operation.
     pub fn set_metadata(&self, name: &str, metadata: prost_types::Any) -> bool {
-        let changed = match self.shared.lock().op_mut(name) {
-            Ok(op) => {
-                op.script.metadata = Some(metadata);
-                true
-            }
-            Err(_) => false,
-        };
-        if changed {
-            self.shared.changed.notify_waiters();
-        }
-        changed
+        self.operations().set_metadata(name, metadata)
     }
 
     /// The operation as a client would now see it (without counting as a poll).
     pub fn operation(&self, name: &str) -> Option<pb::Operation> {
-        let mut state = self.shared.lock();
-        let op = state.op_mut(name).ok()?;
-        op.refresh(Instant::now());
-        Some(op.snapshot())
+        self.operations().get(name)
+    }
+
+    /// A handle on the operations it serves, for code that runs beside it (see
+    /// [`EmulatorBuilder::operations`]).
+    pub fn operations(&self) -> OperationStore {
+        OperationStore {
+            shared: self.shared.clone(),
+        }
     }
 
     /// Every call received so far, oldest first.
@@ -177,6 +171,62 @@ impl Emulator {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+    }
+}
+
+/// The operations an emulator serves: a cheap handle (clone it) for the services added
+/// beside it ([`EmulatorBuilder::add_service`]), which insert the operations their
+/// methods return, and for tests. From [`EmulatorBuilder::operations`] or
+/// [`Emulator::operations`].
+#[derive(Clone)]
+pub struct OperationStore {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for OperationStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OperationStore").finish_non_exhaustive()
+    }
+}
+
+impl OperationStore {
+    /// Adds (or replaces) an operation, which starts running now, and returns it as a
+    /// client would now see it: what a method that starts it returns.
+    pub fn insert(&self, op: ScriptedOperation) -> pb::Operation {
+        let name = op.name.clone();
+        let snapshot = {
+            let mut state = self.shared.lock();
+            state.insert(op);
+            state.op_mut(&name).map(|op| {
+                op.refresh(Instant::now());
+                op.snapshot()
+            })
+        };
+        self.shared.changed.notify_waiters();
+        snapshot.unwrap_or_default()
+    }
+
+    /// Changes a running operation's metadata. False if there is no such operation.
+    pub fn set_metadata(&self, name: &str, metadata: prost_types::Any) -> bool {
+        let changed = match self.shared.lock().op_mut(name) {
+            Ok(op) => {
+                op.script.metadata = Some(metadata);
+                true
+            }
+            Err(_) => false,
+        };
+        if changed {
+            self.shared.changed.notify_waiters();
+        }
+        changed
+    }
+
+    /// The operation as a client would now see it (without counting as a poll).
+    pub fn get(&self, name: &str) -> Option<pb::Operation> {
+        let mut state = self.shared.lock();
+        let op = state.op_mut(name).ok()?;
+        op.refresh(Instant::now());
+        Some(op.snapshot())
     }
 }
 

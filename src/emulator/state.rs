@@ -20,24 +20,15 @@ pub(super) struct Shared {
     state: Mutex<State>,
     /// Woken whenever an operation changes, for `WaitOperation`.
     pub(super) changed: Notify,
-    /// `Bearer <token>`, if the emulator checks it.
-    pub(super) require_token: Option<Vec<u8>>,
-    pub(super) check_routing_header: bool,
     /// Mixed into page tokens, so they are opaque.
     salt: u64,
 }
 
 impl Shared {
-    pub(super) fn new(
-        require_token: Option<Vec<u8>>,
-        check_routing_header: bool,
-        salt: u64,
-    ) -> Self {
+    pub(super) fn new(salt: u64) -> Self {
         Self {
             state: Mutex::new(State::default()),
             changed: Notify::new(),
-            require_token,
-            check_routing_header,
             salt,
         }
     }
