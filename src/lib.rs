@@ -77,6 +77,53 @@
 //! overridden for one call with [`OperationsClient::with_retry_policy`] and
 //! [`OperationsClient::with_polling_policy`].
 //!
+//! # Operation handles, and waiting on many
+//!
+//! [`OperationsClient::operation`] makes a [`Poller`] typed by the operation's response and
+//! metadata, from a name or from the `Operation` any call returned: [`Poller::poll`] (one
+//! `GetOperation`, none for an operation already done), [`Poller::until_done`] (the typed
+//! response, or the error the operation finished with), [`Poller::into_stream`] (progress
+//! as the metadata changes, then `Completed` once) and [`Poller::cancel`] (request, then
+//! confirm). A wait is one `longrunning.wait` span around its calls' spans, which carry
+//! OpenTelemetry's RPC fields (`rpc.system`, `rpc.service`, `rpc.method`,
+//! `rpc.grpc.status_code`, `server.address`).
+//!
+//! ```no_run
+//! use longrunning_grpc::OperationsClient;
+//! use longrunning_grpc::prost_types::{Empty, Timestamp};
+//!
+//! # async fn run(client: OperationsClient) -> Result<(), longrunning_grpc::Error> {
+//! let poller = client.operation::<Empty, Timestamp>("projects/p/locations/l/operations/o");
+//! println!("waiting on {}", poller.name());
+//! poller.until_done().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! [`OperationsClient::wait_all`] waits on many at once on one scheduler ([`Waiter`]), each
+//! on the policy's schedule, with a bound on polls in flight.
+//!
+//! # Operations from your own tonic clients
+//!
+//! A Google API's own methods return `google.longrunning.Operation`. Generate their client
+//! with `.google.longrunning` and `.google.rpc` mapped to this crate's [`pb`], and the
+//! operation it returns is this crate's type, ready for [`OperationsClient::operation`].
+//! The vendored protos (`google/longrunning/operations.proto` and what it imports) are
+//! published to your build script as `DEP_LONGRUNNING_GRPC_INCLUDE` (this crate has
+//! `links = "longrunning_grpc"`):
+//!
+//! ```ignore
+//! // build.rs of a crate that depends on longrunning-grpc
+//! let include = std::env::var("DEP_LONGRUNNING_GRPC_INCLUDE")?;
+//! let fds = protox::compile(["proto/my/api/v1/service.proto"], ["proto", &include])?;
+//! tonic_prost_build::configure()
+//!     .extern_path(".google.longrunning", "::longrunning_grpc::pb")
+//!     .extern_path(".google.rpc", "::longrunning_grpc::pb::rpc")
+//!     .compile_fds(fds)?;
+//! ```
+//!
+//! `examples/jobs` in the repository is a whole worked example, with the emulator hosting
+//! a fake of the service beside `Operations` ([`emulator::EmulatorBuilder::add_service`]).
+//!
 //! # Connections
 //!
 //! By default the client opens its own HTTP/2 connections (rustls for `https://`), lazily,
