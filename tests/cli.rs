@@ -575,3 +575,168 @@ async fn client_cert_and_key_are_presented_and_one_without_the_other_is_a_usage_
     );
     assert_eq!(half.code, 2, "{}", half.stderr);
 }
+
+/// Operations under `projects/all/locations/l`, one of each cancel behaviour, plus one
+/// already done (which the default filter leaves alone).
+fn cancel_all_emulator_ops(emulator: &Emulator) {
+    let name = |id: &str| format!("projects/all/locations/l/operations/{id}");
+    for id in ["h1", "h2"] {
+        emulator.insert(ScriptedOperation::new(name(id)));
+    }
+    emulator.insert(ScriptedOperation::new(name("anyway")).on_cancel(OnCancel::CompleteAnyway));
+    emulator.insert(
+        ScriptedOperation::new(name("fails"))
+            .error(Code::Aborted, "gave up")
+            .on_cancel(OnCancel::CompleteAnyway),
+    );
+    emulator.insert(ScriptedOperation::new(name("ignores")).on_cancel(OnCancel::Ignore));
+    emulator.insert(ScriptedOperation::new(name("cannot")).on_cancel(OnCancel::Unsupported));
+    emulator.insert(ScriptedOperation::new(name("done")).completion(Completion::Immediately));
+}
+
+#[tokio::test]
+async fn cancel_all_cancels_what_is_listed_and_counts_each_outcome() {
+    use longrunning_grpc::emulator::Method;
+    let emulator = Emulator::start().await.unwrap();
+    cancel_all_emulator_ops(&emulator);
+    let parent = "projects/all/locations/l";
+
+    let r = json_call(
+        &emulator.endpoint(),
+        &[
+            "cancel",
+            "--all",
+            parent,
+            "--concurrency",
+            "2",
+            "--wait",
+            "--wait-timeout",
+            "1",
+        ],
+    )
+    .await;
+
+    assert_eq!(r.code, 3, "the server cannot cancel one: {}", r.stdout);
+    let doc = r.json();
+    assert_eq!(doc["parent"], parent);
+    assert_eq!(doc["requested"], 5);
+    assert_eq!(
+        doc["outcomes"],
+        serde_json::json!({"cancelled": 2, "completed": 1, "failed": 1, "running": 1, "unsupported": 1})
+    );
+    let errors = doc["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(
+        errors[0]["name"],
+        "projects/all/locations/l/operations/cannot"
+    );
+    assert_eq!(errors[0]["error"]["code"], "UNIMPLEMENTED");
+    assert_eq!(
+        emulator.count(Method::Cancel),
+        6,
+        "the done one is filtered out"
+    );
+}
+
+#[tokio::test]
+async fn cancel_all_exit_codes_without_wait_and_when_a_call_fails() {
+    let emulator = Emulator::start().await.unwrap();
+    let name = |id: &str| format!("projects/all/locations/l/operations/{id}");
+    for id in ["a", "b", "c"] {
+        emulator.insert(ScriptedOperation::new(name(id)));
+    }
+    let parent = "projects/all/locations/l";
+
+    let accepted = json_call(&emulator.endpoint(), &["cancel", "--all", parent]).await;
+    let confirmed = json_call(
+        &emulator.endpoint(),
+        &["cancel", "--all", parent, "--filter", "", "--wait"],
+    )
+    .await;
+    emulator.inject(
+        Fault::new(Code::PermissionDenied, 1)
+            .method(longrunning_grpc::emulator::Method::Cancel)
+            .name(name("b")),
+    );
+    let denied = json_call(
+        &emulator.endpoint(),
+        &["cancel", "--all", parent, "--filter", ""],
+    )
+    .await;
+
+    assert_eq!(accepted.code, 0, "{}", accepted.stdout);
+    let doc = accepted.json();
+    assert_eq!(doc["requested"], 3);
+    assert!(
+        doc.get("outcomes").is_none(),
+        "outcomes only with --wait: {doc}"
+    );
+    assert_eq!(confirmed.code, 0, "{}", confirmed.stdout);
+    assert_eq!(confirmed.json()["outcomes"]["cancelled"], 3);
+    assert_eq!(denied.code, 1, "{}", denied.stdout);
+    let doc = denied.json();
+    assert_eq!(doc["requested"], 2);
+    assert_eq!(doc["errors"][0]["name"], name("b"));
+    assert_eq!(doc["errors"][0]["error"]["code"], "PERMISSION_DENIED");
+}
+
+/// Runs `lro ARGS…` under a pseudo-terminal (`script`), so it behaves as on a terminal.
+async fn on_a_terminal(args: &[&str]) -> Run {
+    let line = std::iter::once(LRO)
+        .chain(args.iter().copied())
+        .map(|a| format!("'{a}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    run(Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("GOOGLE_APPLICATION_CREDENTIALS", "/nonexistent/adc.json")
+        .env_remove("LRO_ENDPOINT")
+        .env_remove("LRO_ACCESS_TOKEN")
+        .stdin(Stdio::null())
+        .kill_on_drop(true))
+    .await
+}
+
+#[tokio::test]
+async fn wait_shows_the_metadata_as_it_changes_on_a_terminal_only() {
+    use longrunning_grpc::emulator::Method;
+    let emulator = Emulator::start().await.unwrap();
+    let name = "projects/p/locations/l/operations/progressing";
+    let step = |seconds| Any::from_msg(&prost_types::Duration { seconds, nanos: 0 }).unwrap();
+    emulator.insert(ScriptedOperation::new(name).metadata(step(11)));
+    let url = emulator.endpoint();
+
+    let waiting = tokio::spawn(async move {
+        on_a_terminal(&["--endpoint", &url, "--no-auth", "wait", name]).await
+    });
+    // Each change lands between two polls: the next poll sees it.
+    while emulator.count(Method::Get) < 1 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    emulator.set_metadata(name, step(22));
+    while emulator.count(Method::Get) < 2 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    emulator.insert(
+        ScriptedOperation::new(name)
+            .metadata(step(22))
+            .completion(Completion::Immediately),
+    );
+    let shown = waiting.await.unwrap();
+    let plain = json_call(&emulator.endpoint(), &["wait", name]).await;
+
+    assert_eq!(shown.code, 0, "{}", shown.stdout);
+    // The spinner redraws its line with control codes; each progress line is printed
+    // above it.
+    let progress: Vec<_> = shown
+        .stdout
+        .split("progress: ")
+        .skip(1)
+        .map(|rest| rest.split('}').next().unwrap_or(rest))
+        .collect();
+    assert_eq!(progress.len(), 2, "{}", shown.stdout);
+    assert!(progress[0].contains("11s"), "{}", progress[0]);
+    assert!(progress[1].contains("22s"), "{}", progress[1]);
+    assert_eq!(plain.code, 0);
+    assert!(!plain.stdout.contains("progress: ") && !plain.stderr.contains("progress: "));
+}

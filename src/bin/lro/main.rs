@@ -37,10 +37,22 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Request cancellation of an operation (asynchronous, best effort).
+    /// Request cancellation of an operation (asynchronous, best effort), or with --all of
+    /// every operation listed under a parent.
     Cancel {
-        /// The operation's name, e.g. projects/P/locations/L/operations/ID.
+        /// The operation's name, e.g. projects/P/locations/L/operations/ID; with --all, the
+        /// parent, e.g. projects/P/locations/L.
         name: String,
+        /// Cancel every operation listed under the parent NAME (with --filter).
+        #[arg(long)]
+        all: bool,
+        /// With --all: which operations to cancel.
+        #[arg(long, default_value = "done=false", requires = "all")]
+        filter: String,
+        /// With --all: how many cancels run at once.
+        #[arg(long, value_name = "N", default_value_t = 16, requires = "all",
+              value_parser = clap::value_parser!(u16).range(1..))]
+        concurrency: u16,
         /// Poll until the cancellation is confirmed (or the operation ends otherwise).
         #[arg(long)]
         wait: bool,
@@ -136,8 +148,25 @@ async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Cancel {
             name,
+            all: true,
+            filter,
+            concurrency,
             wait,
             wait_timeout,
+        } => {
+            let how = commands::CancelAll {
+                filter,
+                concurrency: usize::from(concurrency),
+                wait,
+                wait_timeout,
+            };
+            commands::cancel_all(global, &name, how).await
+        }
+        Command::Cancel {
+            name,
+            wait,
+            wait_timeout,
+            ..
         } => commands::cancel(global, &name, wait, wait_timeout).await,
         Command::Get { name } => commands::get(global, &name).await,
         Command::List {

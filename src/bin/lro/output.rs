@@ -80,6 +80,44 @@ impl Spinner {
         Self(Some(bar))
     }
 
+    /// A line above the spinner (nothing off a terminal).
+    pub fn println(&self, line: &str) {
+        if let Some(bar) = &self.0 {
+            bar.println(line);
+        }
+    }
+
+    pub fn finish(self) {
+        if let Some(bar) = self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// A progress bar of `len` steps on stderr, only on a terminal and only in text mode.
+pub struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    pub fn start(output: Output, len: usize, message: &str) -> Self {
+        if output != Output::Text || !std::io::stderr().is_terminal() {
+            return Self(None);
+        }
+        let bar = indicatif::ProgressBar::new(u64::try_from(len).unwrap_or(u64::MAX));
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {elapsed}")
+        {
+            bar.set_style(style);
+        }
+        bar.set_message(message.to_owned());
+        Self(Some(bar))
+    }
+
+    pub fn step(&self) {
+        if let Some(bar) = &self.0 {
+            bar.inc(1);
+        }
+    }
+
     pub fn finish(self) {
         if let Some(bar) = self.0 {
             bar.finish_and_clear();
