@@ -9,8 +9,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/google/rpc/status.proto",
         "proto/google/rpc/code.proto",
         "proto/google/rpc/error_details.proto",
+        "proto/longrunning_grpc/emulator/v1/admin.proto",
     ];
     let mut fds = protox::compile(files, ["proto"])?;
+    // Every file with its imports, for server reflection and the JSON mapping's types.
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(
+        out.join("longrunning_grpc.fds.bin"),
+        prost::Message::encode_to_vec(&fds),
+    )?;
     // `google.api` only carries annotations; generating it would add code nobody uses.
     fds.file.retain(|f| f.package() != "google.api");
     // Type names give every message a `prost::Name` impl, so `Any` payloads can be packed and

@@ -12,7 +12,8 @@ use base64::Engine;
 use crate::pb::{self, rpc, type_name};
 use crate::{Error, code_name};
 use prost::Message;
-use prost_types::{Any, value::Kind};
+use prost_reflect::{DescriptorPool, DynamicMessage};
+use prost_types::Any;
 use serde_json::{Map, Value, json};
 
 /// An operation: `{"name", "done", "error"?, "metadata"?, "response"?}`; the keys
@@ -56,98 +57,130 @@ pub fn error(err: &Error) -> Value {
     })
 }
 
-/// An `Any`: well-known and `google.rpc` types decoded with their fields, anything else as
-/// `{"@type", "value": "<base64>"}`. Bytes that do not decode as their type are shown raw.
+/// An `Any` in proto3's JSON mapping, for the types this crate knows (the well-known
+/// types, `google.rpc`, `google.longrunning`): `{"@type", ...fields}`, or `{"@type",
+/// "value"}` for types whose JSON is not an object (Timestamp, Duration, wrappers, ...).
+/// Any other type is `{"@type", "value": "<base64>"}`. See [`TypeRegistry`] to know more.
 pub fn any(a: &Any) -> Value {
-    let decoded = decode_known(a);
-    let mut out = Map::new();
-    out.insert("@type".into(), json!(a.type_url));
-    match decoded {
-        Some(Value::Object(fields)) => out.extend(fields),
-        Some(value) => {
-            out.insert("value".into(), value);
-        }
-        None => {
-            let b64 = base64::engine::general_purpose::STANDARD.encode(&a.value);
-            out.insert("value".into(), json!(b64));
-        }
+    TypeRegistry::standard().any(a)
+}
+
+/// The message types the JSON mapping knows, as a descriptor pool (prost-reflect).
+///
+/// The JSON of an `Any` is proto3's mapping for a type in the pool and `{"@type", "value":
+/// "<base64>"}` for any other, both ways, so what [`TypeRegistry::any`] writes,
+/// [`TypeRegistry::parse_any`] reads back. Add a service's own types (say the Gemini API's
+/// `OperationMetadata`) from the `FileDescriptorSet` that `protox` or `protoc -o
+/// --include_imports` writes.
+///
+/// The mapping is prost-reflect's, not written here: it covers every type and field
+/// rule of proto3's JSON (well-known types, `Any` inside `Any`, 64-bit integers as
+/// strings, enums by name), which a hand-written table did only for the types it listed.
+#[derive(Clone, Debug)]
+pub struct TypeRegistry {
+    pool: DescriptorPool,
+}
+
+impl Default for TypeRegistry {
+    fn default() -> Self {
+        Self::standard()
     }
-    Value::Object(out)
 }
 
-fn decode_known(a: &Any) -> Option<Value> {
-    Some(match type_name(&a.type_url) {
-        "google.protobuf.Empty" => json!({}),
-        "google.protobuf.Duration" => json!(a.to_msg::<prost_types::Duration>().ok()?.to_string()),
-        "google.protobuf.Timestamp" => {
-            json!(a.to_msg::<prost_types::Timestamp>().ok()?.to_string())
-        }
-        // prost-types gives these two no `Name`; the type URL is already checked here.
-        "google.protobuf.Struct" => {
-            struct_json(&prost_types::Struct::decode(a.value.as_slice()).ok()?)
-        }
-        "google.protobuf.Value" => {
-            value_json(&prost_types::Value::decode(a.value.as_slice()).ok()?)
-        }
-        "google.protobuf.StringValue" => json!(a.to_msg::<String>().ok()?),
-        "google.protobuf.BoolValue" => json!(a.to_msg::<bool>().ok()?),
-        "google.protobuf.Int64Value" => json!(a.to_msg::<i64>().ok()?.to_string()),
-        "google.protobuf.Int32Value" => json!(a.to_msg::<i32>().ok()?),
-        "google.protobuf.DoubleValue" => json!(a.to_msg::<f64>().ok()?),
-        "google.rpc.ErrorInfo" => {
-            let m = a.to_msg::<rpc::ErrorInfo>().ok()?;
-            json!({"reason": m.reason, "domain": m.domain, "metadata": m.metadata})
-        }
-        "google.rpc.RetryInfo" => {
-            let m = a.to_msg::<rpc::RetryInfo>().ok()?;
-            json!({"retryDelay": m.retry_delay.map(|d| d.to_string())})
-        }
-        "google.rpc.LocalizedMessage" => {
-            let m = a.to_msg::<rpc::LocalizedMessage>().ok()?;
-            json!({"locale": m.locale, "message": m.message})
-        }
-        "google.rpc.ResourceInfo" => {
-            let m = a.to_msg::<rpc::ResourceInfo>().ok()?;
-            json!({"resourceType": m.resource_type, "resourceName": m.resource_name,
-                   "owner": m.owner, "description": m.description})
-        }
-        "google.rpc.RequestInfo" => {
-            let m = a.to_msg::<rpc::RequestInfo>().ok()?;
-            json!({"requestId": m.request_id, "servingData": m.serving_data})
-        }
-        "google.rpc.DebugInfo" => {
-            let m = a.to_msg::<rpc::DebugInfo>().ok()?;
-            json!({"stackEntries": m.stack_entries, "detail": m.detail})
-        }
-        "google.rpc.Help" => {
-            let m = a.to_msg::<rpc::Help>().ok()?;
-            let links: Vec<_> = m
-                .links
-                .iter()
-                .map(|l| json!({"description": l.description, "url": l.url}))
-                .collect();
-            json!({ "links": links })
-        }
-        _ => return None,
-    })
-}
-
-fn struct_json(s: &prost_types::Struct) -> Value {
-    Value::Object(
-        s.fields
-            .iter()
-            .map(|(k, v)| (k.clone(), value_json(v)))
-            .collect(),
-    )
-}
-
-fn value_json(v: &prost_types::Value) -> Value {
-    match &v.kind {
-        None | Some(Kind::NullValue(_)) => Value::Null,
-        Some(Kind::NumberValue(n)) => json!(n),
-        Some(Kind::StringValue(s)) => json!(s),
-        Some(Kind::BoolValue(b)) => json!(b),
-        Some(Kind::StructValue(s)) => struct_json(s),
-        Some(Kind::ListValue(l)) => Value::Array(l.values.iter().map(value_json).collect()),
+impl TypeRegistry {
+    /// The well-known types and this crate's protos (`google.rpc`, `google.longrunning`,
+    /// the emulator's admin service).
+    pub fn standard() -> Self {
+        static STANDARD: std::sync::OnceLock<DescriptorPool> = std::sync::OnceLock::new();
+        let pool = STANDARD.get_or_init(|| {
+            let mut pool = DescriptorPool::global();
+            // The vendored protos are checked at build time, so they always decode.
+            let _ = add_new_files(&mut pool, crate::pb::FILE_DESCRIPTOR_SET);
+            pool
+        });
+        Self { pool: pool.clone() }
     }
+
+    /// Adds the types of an encoded `FileDescriptorSet`; files the registry already has are
+    /// skipped. Fails on bytes that are not one, or on files whose imports are missing.
+    pub fn add_file_descriptor_set(&mut self, bytes: &[u8]) -> Result<(), String> {
+        add_new_files(&mut self.pool, bytes)
+    }
+
+    /// Whether the registry knows the message type `full_name` (e.g. `google.rpc.ErrorInfo`).
+    pub fn knows(&self, full_name: &str) -> bool {
+        self.pool.get_message_by_name(full_name).is_some()
+    }
+
+    /// `a` as JSON (see [`any`]).
+    pub fn any(&self, a: &Any) -> Value {
+        self.known_any(a).unwrap_or_else(|| raw_any(a))
+    }
+
+    fn known_any(&self, a: &Any) -> Option<Value> {
+        self.pool.get_message_by_name(type_name(&a.type_url))?;
+        let any_type = self.pool.get_message_by_name("google.protobuf.Any")?;
+        let message = DynamicMessage::decode(any_type, a.encode_to_vec().as_slice()).ok()?;
+        serde_json::to_value(&message).ok()
+    }
+
+    /// An `Any` from its JSON: proto3's mapping for a type the registry knows, else
+    /// `{"@type", "value": "<base64>"}`. The error names what is wrong.
+    pub fn parse_any(&self, json: &Value) -> Result<Any, String> {
+        let Some(object) = json.as_object() else {
+            return Err("an Any must be an object with \"@type\"".into());
+        };
+        let Some(type_url) = object.get("@type").and_then(Value::as_str) else {
+            return Err("an Any must have \"@type\", a type URL".into());
+        };
+        let name = type_name(type_url);
+        if name.is_empty() || !type_url.contains('/') {
+            return Err(format!(
+                "\"@type\" {type_url:?} is not a type URL such as \
+                 type.googleapis.com/google.protobuf.StringValue"
+            ));
+        }
+        if self.knows(name) {
+            let any_type = self
+                .pool
+                .get_message_by_name("google.protobuf.Any")
+                .ok_or("the registry has no google.protobuf.Any")?;
+            let message = DynamicMessage::deserialize(any_type, json)
+                .map_err(|e| format!("not a valid {name}: {e}"))?;
+            return message
+                .transcode_to::<Any>()
+                .map_err(|e| format!("not a valid {name}: {e}"));
+        }
+        let fields: Vec<&str> = object.keys().map(String::as_str).collect();
+        let value = match (object.get("value"), fields.len()) {
+            (Some(Value::String(b64)), 2) => b64,
+            _ => {
+                return Err(format!(
+                    "{name} is not a known type, so its JSON must be {{\"@type\", \"value\": \
+                     \"<base64>\"}} (or add its descriptors)"
+                ));
+            }
+        };
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(value)
+            .map_err(|e| format!("the value of {name} is not base64: {e}"))?;
+        Ok(Any {
+            type_url: type_url.to_owned(),
+            value: bytes,
+        })
+    }
+}
+
+fn add_new_files(pool: &mut DescriptorPool, bytes: &[u8]) -> Result<(), String> {
+    let mut set = prost_types::FileDescriptorSet::decode(bytes)
+        .map_err(|e| format!("not a FileDescriptorSet: {e}"))?;
+    set.file
+        .retain(|file| pool.get_file_by_name(file.name()).is_none());
+    pool.add_file_descriptor_set(set)
+        .map_err(|e| format!("bad descriptors: {e}"))
+}
+
+fn raw_any(a: &Any) -> Value {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&a.value);
+    json!({"@type": a.type_url, "value": b64})
 }

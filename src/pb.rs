@@ -22,7 +22,24 @@ mod generated {
             tonic::include_proto!("google.longrunning");
         }
     }
+    #[cfg(feature = "emulator")]
+    pub mod longrunning_grpc {
+        pub mod emulator {
+            pub mod v1 {
+                tonic::include_proto!("longrunning_grpc.emulator.v1");
+            }
+        }
+    }
 }
+
+/// The emulator's admin service, `longrunning_grpc.emulator.v1.Admin`.
+#[cfg(feature = "emulator")]
+pub use generated::longrunning_grpc::emulator::v1 as admin;
+
+/// Every vendored proto file and its imports, as an encoded `FileDescriptorSet`: what the
+/// emulator's server reflection serves, and the types the JSON mapping knows.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/longrunning_grpc.fds.bin"));
 
 pub use generated::google::longrunning::*;
 
