@@ -35,6 +35,8 @@ mod builder;
 mod fault;
 mod handler;
 mod journal;
+#[cfg(feature = "json")]
+mod scenario;
 mod script;
 mod state;
 
@@ -50,6 +52,8 @@ use tokio::time::Instant;
 pub use builder::EmulatorBuilder;
 pub use fault::Fault;
 pub use journal::{Method, Received};
+#[cfg(feature = "json")]
+pub use scenario::{Scenario, ScenarioError};
 pub use script::{Completion, OnCancel, ScriptedOperation};
 use state::Shared;
 

@@ -8,9 +8,10 @@ use tonic::Code;
 use crate::pb::{operation, rpc};
 
 /// When a scripted operation finishes on its own.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Completion {
     /// Never: it runs until cancelled (if its cancel behaviour allows) or deleted.
+    #[default]
     Never,
     /// Already done when inserted.
     Immediately,
@@ -21,9 +22,10 @@ pub enum Completion {
 }
 
 /// What a scripted operation does when `CancelOperation` is called on it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum OnCancel {
     /// Becomes done with error code 1 (`CANCELLED`); the operation is kept.
+    #[default]
     Honour,
     /// Answers OK and keeps running (best effort means it may do nothing).
     Ignore,
