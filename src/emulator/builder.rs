@@ -12,10 +12,14 @@ use super::handler::{FrontChecks, Handler};
 use super::journal::RecordPath;
 use super::state::Shared;
 use super::{Emulator, OperationStore};
+use crate::pb::admin::admin_server::AdminServer;
 use crate::pb::operations_server::OperationsServer;
 
+/// What [`EmulatorBuilder::on_received`] calls.
+pub(super) type OnReceived = Arc<dyn Fn(&super::Received) + Send + Sync>;
+
 /// Configures an [`Emulator`] before it starts.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 #[must_use]
 pub struct EmulatorBuilder {
     listen: SocketAddr,
@@ -27,6 +31,19 @@ pub struct EmulatorBuilder {
     store: OperationStore,
     /// Services served beside Operations.
     routes: tonic::service::Routes,
+    on_received: Option<OnReceived>,
+}
+
+impl std::fmt::Debug for EmulatorBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmulatorBuilder")
+            .field("listen", &self.listen)
+            .field("require_token", &self.require_token.as_ref().map(|_| "[redacted]"))
+            .field("check_routing_header", &self.check_routing_header)
+            .field("max_concurrent_streams", &self.max_concurrent_streams)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for EmulatorBuilder {
@@ -41,6 +58,7 @@ impl Default for EmulatorBuilder {
                 shared: Arc::new(Shared::new(RandomState::new().build_hasher().finish())),
             },
             routes: tonic::service::Routes::default(),
+            on_received: None,
         }
     }
 }
@@ -109,7 +127,19 @@ impl EmulatorBuilder {
         self
     }
 
-    /// Binds the socket and starts serving.
+    /// Calls `hook` with each call of `google.longrunning.Operations` as it is recorded in
+    /// the journal (to write a journal file, say). It runs on the server's task: keep it
+    /// short. Default: none.
+    pub fn on_received(mut self, hook: impl Fn(&super::Received) + Send + Sync + 'static) -> Self {
+        self.on_received = Some(Arc::new(hook));
+        self
+    }
+
+    /// Binds the socket and starts serving: `google.longrunning.Operations`, the
+    /// emulator's admin service (`longrunning_grpc.emulator.v1.Admin`), the standard health
+    /// service (`grpc.health.v1.Health`, SERVING for both from the start) and server
+    /// reflection (v1 and v1alpha, for grpcurl, grpcui, Postman), beside any added
+    /// services.
     pub async fn start(self) -> std::io::Result<Emulator> {
         let listener = TcpListener::bind(self.listen).await?;
         let addr = listener.local_addr()?;
@@ -119,6 +149,7 @@ impl EmulatorBuilder {
                 .require_token
                 .map(|t| format!("Bearer {t}").into_bytes()),
             check_routing_header: self.check_routing_header,
+            on_received: self.on_received.clone(),
         });
         let service = RecordPath(OperationsServer::new(Handler {
             shared: shared.clone(),
@@ -138,7 +169,29 @@ impl EmulatorBuilder {
         } else {
             "http"
         };
-        let router = server.add_routes(self.routes.add_service(service));
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health.set_serving::<OperationsServer<Handler>>().await;
+        health.set_serving::<AdminServer<super::admin::AdminHandler>>().await;
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(crate::pb::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        let reflection_v1 = reflection().build_v1().map_err(std::io::Error::other)?;
+        let reflection_v1alpha = reflection()
+            .build_v1alpha()
+            .map_err(std::io::Error::other)?;
+        let admin = AdminServer::new(super::admin::AdminHandler {
+            shared: shared.clone(),
+        });
+        let routes = self
+            .routes
+            .add_service(service)
+            .add_service(admin)
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha);
+        let router = server.add_routes(routes);
         let task = tokio::spawn(async move {
             // Like `Server::serve`, set TCP_NODELAY on accepted sockets: without it small
             // responses wait for the peer's delayed ACK.

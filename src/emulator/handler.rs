@@ -27,6 +27,8 @@ pub(super) struct FrontChecks {
     /// `Bearer <token>`, if the emulator checks it.
     pub(super) require_token: Option<Vec<u8>>,
     pub(super) check_routing_header: bool,
+    /// Told of each call as it is recorded.
+    pub(super) on_received: Option<super::builder::OnReceived>,
 }
 
 impl Handler {
@@ -82,8 +84,12 @@ impl Handler {
                 Err(status) => status.code(),
             },
             at: Instant::now(),
+            time: std::time::SystemTime::now(),
             peer: request.remote_addr(),
         };
+        if let Some(hook) = &self.front.on_received {
+            hook(&received);
+        }
         self.shared.lock().journal.push(received);
     }
 

@@ -54,6 +54,8 @@ pub struct Received {
     pub code: Code,
     /// When the call arrived (tokio's clock, so paused-time tests see paused time).
     pub at: Instant,
+    /// When the call arrived, by the system's clock (for journal files).
+    pub time: std::time::SystemTime,
     /// The client's address: calls from one HTTP/2 connection share it.
     pub peer: Option<SocketAddr>,
 }
@@ -63,6 +65,49 @@ impl Received {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.metadata.get(name).and_then(|v| v.to_str().ok())
     }
+
+    /// The request headers with secrets masked: credentials (`authorization`, cookies, API
+    /// keys, IAM tokens) keep only their scheme (`Bearer [masked]`); binary (`-bin`)
+    /// headers are base64. In the order received.
+    pub fn masked_headers(&self) -> Vec<(String, String)> {
+        use base64::Engine;
+        use tonic::metadata::KeyAndValueRef;
+        self.metadata
+            .iter()
+            .map(|entry| match entry {
+                KeyAndValueRef::Ascii(key, value) => {
+                    let text = value.to_str().unwrap_or("[not text]");
+                    let shown = if is_secret(key.as_str()) {
+                        match text.split_once(' ') {
+                            Some((scheme, _)) => format!("{scheme} [masked]"),
+                            None => "[masked]".to_owned(),
+                        }
+                    } else {
+                        text.to_owned()
+                    };
+                    (key.as_str().to_owned(), shown)
+                }
+                KeyAndValueRef::Binary(key, value) => {
+                    let bytes = value.to_bytes().unwrap_or_default();
+                    let shown = if is_secret(key.as_str()) {
+                        "[masked]".to_owned()
+                    } else {
+                        base64::engine::general_purpose::STANDARD.encode(bytes)
+                    };
+                    (key.as_str().to_owned(), shown)
+                }
+            })
+            .collect()
+    }
+}
+
+/// Headers that carry credentials.
+fn is_secret(name: &str) -> bool {
+    matches!(
+        name,
+        "authorization" | "proxy-authorization" | "cookie" | "x-goog-api-key"
+    ) || name.contains("token")
+        || name.contains("secret")
 }
 
 /// The calls received, oldest first, at most [`JOURNAL_LIMIT`].

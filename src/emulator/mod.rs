@@ -31,6 +31,7 @@
 //! inject), the journal ([`Received`]), and the server itself ([`EmulatorBuilder`],
 //! [`Emulator`]); its state is kept apart from its gRPC handlers.
 
+mod admin;
 mod builder;
 mod fault;
 mod handler;
