@@ -23,8 +23,7 @@ impl Admin for AdminHandler {
         request: Request<admin::InsertOperationRequest>,
     ) -> Result<Response<pb::Operation>, Status> {
         let r = request.into_inner();
-        crate::name::validate_name(&r.name)
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        crate::name::validate_name(&r.name).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let completion = match r.complete {
             None => Completion::Never,
             Some(insert::Complete::Now(true)) => Completion::Immediately,
@@ -117,7 +116,10 @@ impl Admin for AdminHandler {
         }
         if r.retry_delay_s > 0.0 {
             let delay = Duration::try_from_secs_f64(r.retry_delay_s).map_err(|_| {
-                Status::invalid_argument(format!("retry_delay_s {} is not seconds", r.retry_delay_s))
+                Status::invalid_argument(format!(
+                    "retry_delay_s {} is not seconds",
+                    r.retry_delay_s
+                ))
             })?;
             fault = fault.retry_delay(delay);
         }

@@ -38,7 +38,10 @@ impl std::fmt::Debug for EmulatorBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EmulatorBuilder")
             .field("listen", &self.listen)
-            .field("require_token", &self.require_token.as_ref().map(|_| "[redacted]"))
+            .field(
+                "require_token",
+                &self.require_token.as_ref().map(|_| "[redacted]"),
+            )
             .field("check_routing_header", &self.check_routing_header)
             .field("max_concurrent_streams", &self.max_concurrent_streams)
             .field("tls", &self.tls.is_some())
@@ -171,7 +174,9 @@ impl EmulatorBuilder {
         };
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<OperationsServer<Handler>>().await;
-        health.set_serving::<AdminServer<super::admin::AdminHandler>>().await;
+        health
+            .set_serving::<AdminServer<super::admin::AdminHandler>>()
+            .await;
         let reflection = || {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(crate::pb::FILE_DESCRIPTOR_SET)
