@@ -124,7 +124,10 @@ impl Default for OperationsClientBuilder {
 impl OperationsClientBuilder {
     /// The server's URL. `https://` uses TLS (rustls, port 443 unless given);
     /// `http://` is plaintext HTTP/2, for local servers such as the emulator.
-    /// Default: `https://cloudaicompanion.googleapis.com`.
+    /// Default: `http://$LRO_EMULATOR_HOST` (anonymous unless credentials are given) when set
+    /// (`lro serve` prints it), else `https://cloudaicompanion.googleapis.com` (see
+    /// [`universe_domain`](Self::universe_domain) and
+    /// [`client_identity`](Self::client_identity)).
     pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.endpoint = Some(endpoint.into());
         self
@@ -219,6 +222,36 @@ impl OperationsClientBuilder {
             key_pem: key_pem.as_ref().to_vec(),
         });
         self
+    }
+
+    /// With no explicit endpoint and `LRO_EMULATOR_HOST` set (`host:port`, what `lro serve`
+    /// prints), goes to `http://$LRO_EMULATOR_HOST`, with anonymous credentials instead of
+    /// Application Default Credentials, as Google's clients do with `PUBSUB_EMULATOR_HOST`,
+    /// and logs that it did.
+    fn use_emulator_host(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), Error> {
+        if self.endpoint.is_some() {
+            return Ok(());
+        }
+        let Some(host) = env("LRO_EMULATOR_HOST")
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+        else {
+            return Ok(());
+        };
+        if host.contains("://") || host.contains('/') {
+            return Err(Error::config(format!(
+                "LRO_EMULATOR_HOST must be host:port, as lro serve prints it, not {host:?}"
+            )));
+        }
+        let endpoint = format!("http://{host}");
+        tracing::info!(%endpoint, "LRO_EMULATOR_HOST is set: using the emulator with anonymous credentials");
+        self.endpoint = Some(endpoint);
+        // Application Default Credentials are for Google, not the emulator; credentials
+        // given on purpose (a token `lro serve --require-token` checks) are kept.
+        if matches!(self.credentials, CredentialsChoice::Default) {
+            self.credentials = CredentialsChoice::Anonymous;
+        }
+        Ok(())
     }
 
     /// The universe (sovereign cloud) the client works in: its domain names the default
@@ -428,6 +461,9 @@ impl OperationsClientBuilder {
     /// an `https://` endpoint with no trusted root at all (no roots feature, no CA given).
     pub async fn build(mut self) -> Result<OperationsClient, Error> {
         let user_agent = self.user_agent_header()?;
+        if self.channel.is_none() {
+            self.use_emulator_host(|name| std::env::var(name).ok())?;
+        }
         let universe = self.effective_universe(|name| std::env::var(name).ok())?;
         match self.channel.take() {
             Some(channel) => self.build_inner(Transport::from(channel), None, universe),
@@ -683,6 +719,37 @@ mod tests {
         assert!(
             err.to_string()
                 .contains("GOOGLE_CLOUD_UNIVERSE_DOMAIN must be"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn lro_emulator_host_sets_the_endpoint_and_anonymous_credentials_unless_one_is_given() {
+        let env = |value: &'static str| {
+            move |name: &str| (name == "LRO_EMULATOR_HOST").then(|| value.to_owned())
+        };
+        let mut builder = OperationsClientBuilder::default();
+        builder.use_emulator_host(env("127.0.0.1:8080")).unwrap();
+        assert_eq!(builder.endpoint.as_deref(), Some("http://127.0.0.1:8080"));
+        assert!(matches!(builder.credentials, CredentialsChoice::Anonymous));
+        let mut with_token = OperationsClientBuilder::default().access_token("t");
+        with_token.use_emulator_host(env("127.0.0.1:8080")).unwrap();
+        assert!(matches!(
+            with_token.credentials,
+            CredentialsChoice::Token(_)
+        ));
+
+        let mut explicit = OperationsClientBuilder::default().endpoint("https://x.example");
+        explicit.use_emulator_host(env("127.0.0.1:8080")).unwrap();
+        assert_eq!(explicit.endpoint.as_deref(), Some("https://x.example"));
+        assert!(matches!(explicit.credentials, CredentialsChoice::Default));
+
+        let err = OperationsClientBuilder::default()
+            .use_emulator_host(env("http://127.0.0.1:8080"))
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("LRO_EMULATOR_HOST must be host:port"),
             "{err}"
         );
     }

@@ -19,6 +19,11 @@ use serde_json::{Map, Value, json};
 /// An operation: `{"name", "done", "error"?, "metadata"?, "response"?}`; the keys
 /// after `done` appear only when the operation has them.
 pub fn operation(op: &pb::Operation) -> Value {
+    TypeRegistry::standard().operation(op)
+}
+
+fn operation_with(registry: &TypeRegistry, op: &pb::Operation) -> Value {
+    let any = |a: &Any| registry.any(a);
     let mut out = Map::new();
     out.insert("name".into(), json!(op.name));
     out.insert("done".into(), json!(op.done));
@@ -27,7 +32,7 @@ pub fn operation(op: &pb::Operation) -> Value {
     }
     match &op.result {
         Some(pb::operation::Result::Error(status)) => {
-            out.insert("error".into(), rpc_status(status));
+            out.insert("error".into(), registry.rpc_status(status));
         }
         Some(pb::operation::Result::Response(response)) => {
             out.insert("response".into(), any(response));
@@ -39,11 +44,7 @@ pub fn operation(op: &pb::Operation) -> Value {
 
 /// A `google.rpc.Status` inside an operation: the code as its number.
 pub fn rpc_status(status: &rpc::Status) -> Value {
-    json!({
-        "code": status.code,
-        "message": status.message,
-        "details": status.details.iter().map(any).collect::<Vec<_>>(),
-    })
+    TypeRegistry::standard().rpc_status(status)
 }
 
 /// A failed call: `{"error": {"code": "<NAME>", "message", "details"}}`.
@@ -110,6 +111,20 @@ impl TypeRegistry {
     /// Whether the registry knows the message type `full_name` (e.g. `google.rpc.ErrorInfo`).
     pub fn knows(&self, full_name: &str) -> bool {
         self.pool.get_message_by_name(full_name).is_some()
+    }
+
+    /// An operation as JSON (see [`operation`]), its `Any`s with this registry's types.
+    pub fn operation(&self, op: &pb::Operation) -> Value {
+        operation_with(self, op)
+    }
+
+    /// A `google.rpc.Status` as JSON (see [`rpc_status`]).
+    pub fn rpc_status(&self, status: &rpc::Status) -> Value {
+        json!({
+            "code": status.code,
+            "message": status.message,
+            "details": status.details.iter().map(|d| self.any(d)).collect::<Vec<_>>(),
+        })
     }
 
     /// `a` as JSON (see [`any`]).

@@ -33,6 +33,7 @@ fn lro() -> Command {
         "LRO_CA_CERT",
         "GOOGLE_CLOUD_UNIVERSE_DOMAIN",
         "GOOGLE_API_USE_MTLS_ENDPOINT",
+        "LRO_EMULATOR_HOST",
     ] {
         cmd.env_remove(var);
     }
@@ -389,7 +390,8 @@ async fn text_output_is_short_and_readable_and_quota_project_comes_from_env() {
     assert_eq!(
         r.stdout,
         format!(
-            "{}  running\n{}  running\n",
+            "{:<58} STATE\n{}  running\n{}  running\n",
+            "NAME",
             support::op("t1"),
             support::op("t2")
         )

@@ -68,7 +68,7 @@ pub async fn cancel(
             let op = outcome.operation().cloned().unwrap_or_default();
             print(
                 out,
-                json!({"name": name, "outcome": outcome.as_str(), "operation": render::operation(&op)}),
+                json!({"name": name, "outcome": outcome.as_str(), "operation": crate::types().operation(&op)}),
                 format!(
                     "{name}: {}\n  state: {}",
                     outcome.as_str(),
@@ -91,7 +91,7 @@ pub async fn get(global: &Global, name: &str) -> ExitCode {
         Ok(op) => {
             print(
                 global.output,
-                render::operation(&op),
+                crate::types().operation(&op),
                 text::operation_text(&op),
             );
             ExitCode::SUCCESS
@@ -123,13 +123,11 @@ pub async fn list(
         Ok(listing) => listing,
         Err(e) => return fail(global.output, &e),
     };
-    let mut lines: Vec<String> = listing
-        .operations
-        .iter()
-        .map(text::operation_line)
-        .collect();
+    let mut lines = Vec::new();
     if listing.operations.is_empty() {
         lines.push("no operations".into());
+    } else {
+        lines.push(text::table(&listing.operations));
     }
     for u in &listing.unreachable {
         lines.push(format!("unreachable: {u}"));
@@ -177,7 +175,7 @@ pub async fn wait(global: &Global, name: &str, wait_timeout: Option<Duration>) -
     while let Some(state) = states.next().await {
         match state {
             PollingResult::InProgress(Some(metadata)) => {
-                spinner.println(&format!("progress: {}", render::any(&metadata)));
+                spinner.println(&format!("progress: {}", crate::types().any(&metadata)));
             }
             PollingResult::InProgress(None) => {}
             PollingResult::PollingError(e) => spinner.println(&format!("poll failed: {e}")),
@@ -201,7 +199,11 @@ pub async fn wait(global: &Global, name: &str, wait_timeout: Option<Duration>) -
             } else {
                 ExitCode::SUCCESS
             };
-            print(out, render::operation(&op), text::operation_text(&op));
+            print(
+                out,
+                crate::types().operation(&op),
+                text::operation_text(&op),
+            );
             code
         }
         Err(e) => fail(out, &e),

@@ -59,6 +59,11 @@ pub struct Global {
     #[arg(long, value_name = "FILE", requires = "client_cert", global = true)]
     pub client_key: Option<std::path::PathBuf>,
 
+    /// A FileDescriptorSet (`protoc -o FILE --include_imports`, or protox's) whose types
+    /// metadata and responses are shown and read with, field by field.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub descriptor_set: Option<std::path::PathBuf>,
+
     /// Log more to stderr (-v info, -vv debug, -vvv trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,

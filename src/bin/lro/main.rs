@@ -16,6 +16,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use global::{Global, seconds};
+use longrunning_grpc::json::TypeRegistry;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -103,9 +104,35 @@ enum Command {
         /// Answer UNAUTHENTICATED unless this bearer token is sent.
         #[arg(long)]
         require_token: Option<String>,
+        /// Load operations, faults and checks from this JSON file (refused, exit 2, if bad).
+        #[arg(long, value_name = "FILE")]
+        scenario: Option<std::path::PathBuf>,
+        /// Write each call as a JSON line (method, name, headers with secrets masked, code,
+        /// time) to this file.
+        #[arg(long, value_name = "FILE")]
+        journal: Option<std::path::PathBuf>,
+        /// Serve TLS with this certificate chain (PEM).
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<std::path::PathBuf>,
+        /// The private key (PEM) of --tls-cert.
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<std::path::PathBuf>,
+    },
+    /// Print a shell completion script, e.g. `lro completions bash > /etc/bash_completion.d/lro`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
     },
     /// Run the whole cancel story offline against an in-process emulator.
     Demo,
+}
+
+/// The message types JSON and text are rendered and parsed with: the standard ones, plus
+/// `--descriptor-set`'s.
+static TYPES: std::sync::OnceLock<TypeRegistry> = std::sync::OnceLock::new();
+
+pub fn types() -> &'static TypeRegistry {
+    TYPES.get_or_init(TypeRegistry::standard)
 }
 
 fn main() -> ExitCode {
@@ -114,6 +141,17 @@ fn main() -> ExitCode {
         Err(e) => return output::usage_error(e),
     };
     init_tracing(cli.global.verbose);
+    if let Some(path) = &cli.global.descriptor_set {
+        let mut registry = TypeRegistry::standard();
+        let added = std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| registry.add_file_descriptor_set(&bytes));
+        if let Err(why) = added {
+            let why = format!("--descriptor-set {}: {why}", path.display());
+            return output::usage(cli.global.output, &why);
+        }
+        let _ = TYPES.set(registry);
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -181,7 +219,26 @@ async fn run(cli: Cli) -> ExitCode {
             listen,
             seed,
             require_token,
-        } => serve::serve(listen, seed, require_token).await,
+            scenario,
+            journal,
+            tls_cert,
+            tls_key,
+        } => {
+            let how = serve::Serve {
+                listen,
+                seed,
+                require_token,
+                scenario,
+                journal,
+                tls: tls_cert.zip(tls_key),
+            };
+            serve::serve(how, types()).await
+        }
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "lro", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
         Command::Demo => demo::demo(global.output).await,
     }
 }

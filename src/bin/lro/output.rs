@@ -31,7 +31,10 @@ pub fn usage_error(e: clap::Error) -> ExitCode {
             | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
     );
     if json_wanted && !informational {
-        let message = e.kind().to_string();
+        // clap's own first line names what is wrong (`unexpected argument '--x' found`).
+        let rendered = e.render().to_string();
+        let first = rendered.lines().next().unwrap_or_default();
+        let message = first.strip_prefix("error: ").unwrap_or(first).to_owned();
         let doc = json!({"error": {"code": "INVALID_ARGUMENT", "message": format!("usage: {message}"), "details": []}});
         println!("{doc}");
         let _ = e.print();

@@ -1,12 +1,6 @@
 //! Operations as short text for a terminal (the JSON shapes are the library's `json`).
 
-use longrunning_grpc::json as render;
 use longrunning_grpc::{code_name, pb};
-
-/// One short line for an operation: `NAME  running`, `NAME  cancelled`, …
-pub fn operation_line(op: &pb::Operation) -> String {
-    format!("{}  {}", op.name, state(op))
-}
 
 /// The state of an operation in a word or two.
 pub fn state(op: &pb::Operation) -> String {
@@ -30,10 +24,55 @@ pub fn state(op: &pb::Operation) -> String {
 pub fn operation_text(op: &pb::Operation) -> String {
     let mut out = format!("{}\n  state:    {}", op.name, state(op));
     if let Some(meta) = &op.metadata {
-        out.push_str(&format!("\n  metadata: {}", render::any(meta)));
+        out.push_str(&format!("\n  metadata: {}", crate::types().any(meta)));
     }
     if let Some(Ok(response)) = op.result() {
-        out.push_str(&format!("\n  response: {}", render::any(response)));
+        out.push_str(&format!("\n  response: {}", crate::types().any(response)));
     }
     out
+}
+
+/// Operations as an aligned table: name, state, and the metadata's create time when it has
+/// one (`createTime`, as most Google APIs' `OperationMetadata` do).
+pub fn table(ops: &[pb::Operation]) -> String {
+    let rows: Vec<[String; 3]> = ops
+        .iter()
+        .map(|op| {
+            [
+                op.name.clone(),
+                state(op),
+                create_time(op).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let header = ["NAME".to_owned(), "STATE".to_owned(), "CREATED".to_owned()];
+    let with_created = rows.iter().any(|row| !row[2].is_empty());
+    let columns = if with_created { 3 } else { 2 };
+    let mut widths = [0usize; 3];
+    for row in std::iter::once(&header).chain(&rows) {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    std::iter::once(&header)
+        .chain(&rows)
+        .map(|row| {
+            let cells: Vec<String> = row[..columns]
+                .iter()
+                .zip(widths)
+                .map(|(cell, width)| format!("{cell:<width$}"))
+                .collect();
+            cells.join("  ").trim_end().to_owned()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn create_time(op: &pb::Operation) -> Option<String> {
+    let metadata = crate::types().any(op.metadata.as_ref()?);
+    let fields = metadata.as_object()?;
+    let time = fields
+        .get("createTime")
+        .or_else(|| fields.get("startTime"))?;
+    time.as_str().map(str::to_owned)
 }
