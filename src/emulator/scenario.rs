@@ -1,24 +1,4 @@
-//! [`Scenario`]: operations, faults and front-end checks from a JSON document, what
-//! `lro serve --scenario FILE` loads.
-//!
-//! ```json
-//! {
-//!   "operations": [
-//!     {"name": "projects/p/locations/l/operations/a", "complete": {"after_polls": 2},
-//!      "response": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": "ok"},
-//!      "on_cancel": "honour"}
-//!   ],
-//!   "faults": [{"method": "GetOperation", "code": 14, "count": 2, "retry_delay_s": 0.1}],
-//!   "require_token": "T", "latency_ms": 0, "max_concurrent_streams": 100
-//! }
-//! ```
-//!
-//! `complete` is `"never"` (the default), `"now"`, `{"after_polls": N}` or `{"after_s":
-//! S}`; `on_cancel` is `"honour"` (the default), `"ignore"`, `"complete_anyway"` or
-//! `"unsupported"`; an operation has a `response` or an `error` (`{"code", "message"}`),
-//! not both. `response` and `metadata` are `Any`s as [`crate::json::TypeRegistry`] reads
-//! them: the same shapes `lro get --output json` prints. An unknown field, a bad code or a
-//! bad type is an error that names the field's path and the line.
+//! Scenarios: what an emulator serves, from a JSON document.
 
 use std::cell::RefCell;
 use std::time::Duration;
@@ -34,7 +14,27 @@ use super::{
 };
 use crate::json::TypeRegistry;
 
-/// What an emulator serves, from JSON. See the [module docs](self).
+/// Operations, faults and front-end checks from a JSON document: what
+/// `lro serve --scenario FILE` loads.
+///
+/// ```json
+/// {
+///   "operations": [
+///     {"name": "projects/p/locations/l/operations/a", "complete": {"after_polls": 2},
+///      "response": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": "ok"},
+///      "on_cancel": "honour"}
+///   ],
+///   "faults": [{"method": "GetOperation", "code": 14, "count": 2, "retry_delay_s": 0.1}],
+///   "require_token": "T", "latency_ms": 0, "max_concurrent_streams": 100
+/// }
+/// ```
+///
+/// `complete` is `"never"` (the default), `"now"`, `{"after_polls": N}` or `{"after_s":
+/// S}`; `on_cancel` is `"honour"` (the default), `"ignore"`, `"complete_anyway"` or
+/// `"unsupported"`; an operation has a `response` or an `error` (`{"code", "message"}`),
+/// not both. `response` and `metadata` are `Any`s as [`crate::json::TypeRegistry`] reads
+/// them: the same shapes `lro get --output json` prints. An unknown field, a bad code or a
+/// bad type is an error that names the field's path and the line.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Scenario {
     /// The operations, inserted in order.
