@@ -10,7 +10,6 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::time::Duration;
 
 use futures_util::Stream;
 use prost_types::Any;
@@ -21,7 +20,7 @@ use crate::client::OperationsClient;
 use crate::name::OperationName;
 use crate::operation::unpack;
 use crate::pb::{self, operation};
-use crate::retry::{Backoff, later};
+use crate::retry::PollSchedule;
 use crate::transport::{GrpcTransport, Transport};
 use crate::wait::CancelOutcome;
 use crate::{Error, code_name};
@@ -263,17 +262,12 @@ pub(crate) fn is_transient(error: &Error) -> bool {
 /// One wait on one operation.
 struct Wait<R, M, T> {
     poller: Poller<R, M, T>,
-    /// When the wait gives up, if ever.
-    deadline: Option<Instant>,
-    limit: Option<Duration>,
-    delays: Backoff,
+    schedule: PollSchedule,
     /// The metadata last yielded (`Some(None)`: none); `None` before the first yield.
     shown: Option<Option<Any>>,
     polls: u64,
     /// Whether anything was looked at yet (the next look waits its delay if so).
     looked: bool,
-    /// The look at the deadline itself has been taken: the next still-running ends it.
-    last_look: bool,
     done: bool,
     span: tracing::Span,
 }
@@ -285,8 +279,6 @@ where
     T: GrpcTransport,
 {
     fn new(poller: Poller<R, M, T>) -> Self {
-        let policy = &poller.client.config.polling;
-        let limit = policy.deadline();
         let span = tracing::info_span!(
             "longrunning.wait",
             name = %poller.name,
@@ -294,13 +286,10 @@ where
             outcome = tracing::field::Empty,
         );
         Self {
-            deadline: limit.map(|d| later(Instant::now(), d)),
-            limit,
-            delays: policy.delays(),
+            schedule: PollSchedule::start(&poller.client.config.polling, Instant::now()),
             shown: None,
             polls: 0,
             looked: false,
-            last_look: false,
             done: false,
             span,
             poller,
@@ -315,10 +304,11 @@ where
             let looked = match self.poller.start.take() {
                 Some(op) => Ok(op),
                 None => {
-                    if self.looked && !self.sleep().await {
-                        let limit = self.limit.unwrap_or_default();
-                        let error = Error::deadline(limit).with_name(&self.poller.name);
-                        return Some(self.finish(Err(error)));
+                    if self.looked {
+                        match self.schedule.next(Instant::now()) {
+                            Some(at) => tokio::time::sleep_until(at).await,
+                            None => return Some(self.deadline_passed()),
+                        }
                     }
                     self.polls += 1;
                     let get = self
@@ -330,7 +320,7 @@ where
             self.looked = true;
             let op = match looked {
                 Ok(op) => op,
-                Err(error) if is_transient(&error) && !self.last_look => {
+                Err(error) if is_transient(&error) && !self.schedule.is_last_look() => {
                     tracing::debug!(parent: &self.span, %error, "poll failed; waiting on");
                     return Some(PollingResult::PollingError(error));
                 }
@@ -339,10 +329,8 @@ where
             if op.done {
                 return Some(self.finish(result_of::<R>(&op)));
             }
-            if self.last_look {
-                let limit = self.limit.unwrap_or_default();
-                let error = Error::deadline(limit).with_name(&self.poller.name);
-                return Some(self.finish(Err(error)));
+            if self.schedule.is_last_look() {
+                return Some(self.deadline_passed());
             }
             if self.shown.as_ref() == Some(&op.metadata) {
                 continue;
@@ -357,23 +345,15 @@ where
         }
     }
 
-    /// Sleeps until the next poll; false if the deadline has already had its last look.
-    async fn sleep(&mut self) -> bool {
-        if self.last_look {
-            return false;
-        }
-        let delay = self.delays.next().unwrap_or(Duration::from_secs(1));
-        let wake = later(Instant::now(), delay);
-        match self.deadline {
-            Some(deadline) if wake >= deadline => {
-                // One last look at the deadline itself, so a wait of N seconds sees the
-                // state at N seconds rather than a little before.
-                tokio::time::sleep_until(deadline).await;
-                self.last_look = true;
-            }
-            _ => tokio::time::sleep_until(wake).await,
-        }
-        true
+    /// The end of a wait whose last look, at the policy's deadline, found it running.
+    fn deadline_passed(&mut self) -> PollingResult<R, M> {
+        let error = self
+            .poller
+            .client
+            .config
+            .polling
+            .deadline_passed(&self.poller.name);
+        self.finish(Err(error))
     }
 
     fn finish(&mut self, result: Result<R, Error>) -> PollingResult<R, M> {

@@ -2,15 +2,13 @@
 //! [`PollingPolicy`](crate::PollingPolicy), cancelling
 //! and confirming, and what a wait saw ([`Polled`], [`CancelOutcome`]).
 
-use std::time::Duration;
-
 use tokio::time::Instant;
 
 use crate::Error;
 use crate::call::Call;
 use crate::client::OperationsClient;
 use crate::pb::Operation;
-use crate::retry::later;
+use crate::retry::PollSchedule;
 use crate::transport::GrpcTransport;
 
 impl<T: GrpcTransport> OperationsClient<T> {
@@ -43,29 +41,15 @@ impl<T: GrpcTransport> OperationsClient<T> {
 
     async fn poll(self, name: String) -> Result<Polled, Error> {
         // No check of the name here: the first GetOperation checks it before sending.
-        let policy = &self.config.polling;
-        let deadline = policy.deadline().map(|d| later(Instant::now(), d));
-        let mut delays = policy.delays();
+        let mut schedule = PollSchedule::start(&self.config.polling, Instant::now());
         loop {
             let op = self.get_operation(&name).await?;
             if op.done {
                 return Ok(Polled::Done(op));
             }
-            let delay = delays.next().unwrap_or(Duration::from_secs(1));
-            let wake = later(Instant::now(), delay);
-            match deadline {
-                Some(deadline) if wake >= deadline => {
-                    // One last look at the deadline itself, so a wait of N seconds sees the
-                    // state at N seconds rather than a little before.
-                    tokio::time::sleep_until(deadline).await;
-                    let op = self.get_operation(&name).await?;
-                    return Ok(if op.done {
-                        Polled::Done(op)
-                    } else {
-                        Polled::StillRunning(op)
-                    });
-                }
-                _ => tokio::time::sleep_until(wake).await,
+            match schedule.next(Instant::now()) {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => return Ok(Polled::StillRunning(op)),
             }
         }
     }

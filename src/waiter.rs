@@ -12,7 +12,6 @@ use std::collections::BinaryHeap;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use futures_util::stream::FuturesUnordered;
 use futures_util::{Stream, StreamExt};
@@ -21,7 +20,7 @@ use tokio::time::{Instant, Sleep};
 use crate::call::Call;
 use crate::client::OperationsClient;
 use crate::poller::is_transient;
-use crate::retry::{Backoff, later};
+use crate::retry::PollSchedule;
 use crate::transport::{GrpcTransport, Transport};
 use crate::{Error, pb};
 
@@ -69,10 +68,7 @@ pub struct Waiter<T = Transport> {
 /// One operation waited on, between its polls.
 struct Waiting {
     name: Box<str>,
-    delays: Backoff,
-    deadline: Option<Instant>,
-    /// The look at the deadline itself has been scheduled: the next still-running ends it.
-    last_look: bool,
+    schedule: PollSchedule,
 }
 
 /// A poll, tagged with its operation's slot.
@@ -127,12 +123,9 @@ impl<T: GrpcTransport> Waiter<T> {
     /// Waits on one more operation; its first poll is due now.
     pub fn add(&mut self, name: impl Into<String>) {
         let now = Instant::now();
-        let policy = &self.client.config.polling;
         let waiting = Waiting {
             name: name.into().into_boxed_str(),
-            delays: policy.delays(),
-            deadline: policy.deadline().map(|d| later(now, d)),
-            last_look: false,
+            schedule: PollSchedule::start(&self.client.config.polling, now),
         };
         let slot = match self.free.pop() {
             Some(slot) => {
@@ -185,36 +178,25 @@ impl<T: GrpcTransport> Waiter<T> {
         result: Result<pb::Operation, Error>,
     ) -> Option<(String, Result<pb::Operation, Error>)> {
         let waiting = self.slots.get_mut(slot as usize)?.as_mut()?;
-        let finished = match result {
-            Ok(op) if op.done => Some(Ok(op)),
-            Ok(_) if waiting.last_look => Some(Err(deadline_passed(&self.client, waiting))),
-            Err(error) if !is_transient(&error) || waiting.last_look => Some(Err(error)),
-            Ok(_) | Err(_) => None,
+        let next = match &result {
+            Ok(op) if op.done => None,
+            Err(error) if !is_transient(error) => None,
+            _ => waiting.schedule.next(Instant::now()),
         };
-        if let Some(result) = finished {
-            let waiting = self.slots[slot as usize].take()?;
-            self.free.push(slot);
-            self.waiting -= 1;
-            return Some((waiting.name.into_string(), result));
+        if let Some(at) = next {
+            self.due.push(Reverse((at, slot)));
+            return None;
         }
-        let now = Instant::now();
-        let delay = waiting.delays.next().unwrap_or(Duration::from_secs(1));
-        let mut at = later(now, delay);
-        if let Some(deadline) = waiting.deadline
-            && at >= deadline
-        {
-            // One last look at the deadline itself, as `poll_until_done` takes.
-            at = deadline;
-            waiting.last_look = true;
-        }
-        self.due.push(Reverse((at, slot)));
-        None
+        let result = match result {
+            // Still running after the last look, at the deadline.
+            Ok(op) if !op.done => Err(self.client.config.polling.deadline_passed(&waiting.name)),
+            other => other,
+        };
+        let waiting = self.slots[slot as usize].take()?;
+        self.free.push(slot);
+        self.waiting -= 1;
+        Some((waiting.name.into_string(), result))
     }
-}
-
-fn deadline_passed<T>(client: &OperationsClient<T>, waiting: &Waiting) -> Error {
-    let limit = client.config.polling.deadline().unwrap_or_default();
-    Error::deadline(limit).with_name(&*waiting.name)
 }
 
 // No field is pinned structurally: the timer is boxed and the client is only cloned from.
