@@ -446,3 +446,46 @@ async fn serve_speaks_tls_with_the_certificate_given() {
     assert_eq!(untrusted.code, 1);
     assert!(untrusted.stderr.contains("tls"), "{}", untrusted.stderr);
 }
+
+#[tokio::test]
+async fn serve_keeps_serving_when_its_stdout_is_closed() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = lro()
+        .args(["serve", "--listen", &listen, "--seed", "1"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Nobody reads what it prints.
+    drop(child.stdout.take());
+
+    let name = "projects/demo/locations/global/operations/op-1";
+    let mut got = None;
+    for _ in 0..600 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "serve died writing to a closed stdout"
+        );
+        let r = run(lro().args([
+            "--endpoint",
+            &format!("http://{listen}"),
+            "--no-auth",
+            "get",
+            name,
+        ]))
+        .await;
+        if r.code == 0 {
+            got = Some(r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let got = got.expect("serve answered");
+    assert!(got.stdout.contains(name), "{}", got.stdout);
+    assert!(child.try_wait().unwrap().is_none(), "still serving");
+}

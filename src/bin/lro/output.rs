@@ -36,7 +36,7 @@ pub fn usage_error(e: clap::Error) -> ExitCode {
         let first = rendered.lines().next().unwrap_or_default();
         let message = first.strip_prefix("error: ").unwrap_or(first).to_owned();
         let doc = json!({"error": {"code": "INVALID_ARGUMENT", "message": format!("usage: {message}"), "details": []}});
-        println!("{doc}");
+        line(&doc.to_string());
         let _ = e.print();
         return ExitCode::from(USAGE);
     }
@@ -44,16 +44,24 @@ pub fn usage_error(e: clap::Error) -> ExitCode {
     ExitCode::from(if informational { 0 } else { USAGE })
 }
 
+/// One line on stdout; a closed stdout (`lro list | head`) is not an error worth a panic,
+/// which `println!` would make it.
+fn line(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{text}");
+}
+
 pub fn print(output: Output, doc: serde_json::Value, text: String) {
     match output {
-        Output::Json => println!("{doc}"),
-        Output::Text => println!("{text}"),
+        Output::Json => line(&doc.to_string()),
+        Output::Text => line(&text),
     }
 }
 
 pub fn fail(output: Output, err: &Error) -> ExitCode {
     match output {
-        Output::Json => println!("{}", render::error(err)),
+        Output::Json => line(&render::error(err).to_string()),
         Output::Text => eprintln!("error: {err}"),
     }
     let code = if err.is_invalid_argument() || err.is_config() {
@@ -131,9 +139,9 @@ impl Progress {
 /// A usage error found before anything was sent: printed, and exit 2.
 pub fn usage(output: Output, why: &str) -> ExitCode {
     match output {
-        Output::Json => println!(
-            "{}",
-            json!({"error": {"code": "INVALID_ARGUMENT", "message": why, "details": []}})
+        Output::Json => line(
+            &json!({"error": {"code": "INVALID_ARGUMENT", "message": why, "details": []}})
+                .to_string(),
         ),
         Output::Text => eprintln!("error: {why}"),
     }

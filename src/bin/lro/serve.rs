@@ -81,9 +81,17 @@ pub async fn serve(how: Serve, registry: &TypeRegistry) -> ExitCode {
             "projects/demo/locations/global/operations/op-{i}"
         )));
     }
-    println!("listening on {}", emulator.endpoint());
-    println!("LRO_EMULATOR_HOST={}", emulator.local_addr());
-    let _ = std::io::stdout().flush();
+    // One write, so a reader that takes the first line and closes the pipe still gets both,
+    // and a closed stdout never stops the server (println! would panic).
+    let mut stdout = std::io::stdout().lock();
+    let _ = write!(
+        stdout,
+        "listening on {}\nLRO_EMULATOR_HOST={}\n",
+        emulator.endpoint(),
+        emulator.local_addr()
+    );
+    let _ = stdout.flush();
+    drop(stdout);
     stopped().await;
     emulator.shutdown().await;
     if let Some(journal) = journal {
