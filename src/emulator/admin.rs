@@ -94,16 +94,7 @@ impl Admin for AdminHandler {
         let count = usize::try_from(r.count).unwrap_or(usize::MAX);
         let mut fault = Fault::new(Code::from_i32(r.code), count);
         if !r.method.is_empty() {
-            let method = [
-                Method::Get,
-                Method::List,
-                Method::Delete,
-                Method::Cancel,
-                Method::Wait,
-            ]
-            .into_iter()
-            .find(|m| m.as_str() == r.method)
-            .ok_or_else(|| {
+            let method = Method::from_name(&r.method).ok_or_else(|| {
                 Status::invalid_argument(format!("method {:?} is not one of Operations'", r.method))
             })?;
             fault = fault.method(method);

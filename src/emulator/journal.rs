@@ -27,6 +27,20 @@ pub enum Method {
 }
 
 impl Method {
+    /// Every method of the service.
+    pub const ALL: [Method; 5] = [
+        Method::Get,
+        Method::List,
+        Method::Delete,
+        Method::Cancel,
+        Method::Wait,
+    ];
+
+    /// The method named `name` (e.g. `GetOperation`), if the service has one.
+    pub fn from_name(name: &str) -> Option<Method> {
+        Self::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+
     /// The method's name, e.g. `CancelOperation`.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -338,21 +338,11 @@ struct MethodJson(Method);
 impl<'de> Deserialize<'de> for MethodJson {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let word = String::deserialize(d)?;
-        let all = [
-            Method::Get,
-            Method::List,
-            Method::Delete,
-            Method::Cancel,
-            Method::Wait,
-        ];
-        all.into_iter()
-            .find(|m| m.as_str() == word)
-            .map(MethodJson)
-            .ok_or_else(|| {
-                serde::de::Error::custom(format!(
-                    "{word:?} is not GetOperation, ListOperations, DeleteOperation, \
+        Method::from_name(&word).map(MethodJson).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "{word:?} is not GetOperation, ListOperations, DeleteOperation, \
                      CancelOperation or WaitOperation"
-                ))
-            })
+            ))
+        })
     }
 }
