@@ -1,5 +1,7 @@
 //! The `lro` binary, run as a process against `lro serve` and the in-process emulator.
 
+#[path = "support/lro.rs"]
+mod lro;
 mod support;
 #[path = "support/tls_server.rs"]
 mod tls_server;
@@ -10,63 +12,14 @@ use std::time::Duration;
 use longrunning_grpc::emulator::{Completion, Emulator, Fault, OnCancel, ScriptedOperation};
 use longrunning_grpc::pb::rpc::ErrorInfo;
 use prost_types::Any;
-use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tonic::Code;
 
-const LRO: &str = env!("CARGO_BIN_EXE_lro");
+use lro::{LRO, Run, lro, run};
 
 fn demo_op(i: u32) -> String {
     format!("projects/demo/locations/global/operations/op-{i}")
-}
-
-/// A command with no inherited configuration: the tests never use Application Default
-/// Credentials (they would fall back to the metadata server, which is not loopback).
-fn lro() -> Command {
-    let mut cmd = Command::new(LRO);
-    for var in [
-        "LRO_ENDPOINT",
-        "LRO_ACCESS_TOKEN",
-        "GOOGLE_CLOUD_QUOTA_PROJECT",
-        "LRO_LOG",
-        "LRO_CA_CERT",
-        "GOOGLE_CLOUD_UNIVERSE_DOMAIN",
-        "GOOGLE_API_USE_MTLS_ENDPOINT",
-        "LRO_EMULATOR_HOST",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("GOOGLE_APPLICATION_CREDENTIALS", "/nonexistent/adc.json");
-    cmd.kill_on_drop(true);
-    cmd
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        assert_eq!(
-            self.stdout.lines().count(),
-            1,
-            "exactly one document: {:?}",
-            self.stdout
-        );
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {:?}", self.stdout))
-    }
-}
-
-async fn run(cmd: &mut Command) -> Run {
-    let out = cmd.output().await.expect("lro runs");
-    Run {
-        code: out.status.code().expect("exit code"),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
 }
 
 /// `lro --endpoint URL --no-auth --output json ARGS…`

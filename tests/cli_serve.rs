@@ -12,43 +12,12 @@ use longrunning_grpc::emulator::{Completion, Emulator, ScriptedOperation};
 use prost_types::{Any, Timestamp};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
+use tokio::process::{Child, ChildStdout};
 
-const LRO: &str = env!("CARGO_BIN_EXE_lro");
+#[path = "support/lro.rs"]
+mod lro;
 
-fn lro() -> Command {
-    let mut cmd = Command::new(LRO);
-    for var in [
-        "LRO_ENDPOINT",
-        "LRO_ACCESS_TOKEN",
-        "LRO_EMULATOR_HOST",
-        "GOOGLE_CLOUD_QUOTA_PROJECT",
-        "LRO_LOG",
-        "LRO_CA_CERT",
-        "GOOGLE_CLOUD_UNIVERSE_DOMAIN",
-        "GOOGLE_API_USE_MTLS_ENDPOINT",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("GOOGLE_APPLICATION_CREDENTIALS", "/nonexistent/adc.json");
-    cmd.kill_on_drop(true);
-    cmd
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-async fn run(cmd: &mut Command) -> Run {
-    let out = cmd.stdin(Stdio::null()).output().await.expect("lro runs");
-    Run {
-        code: out.status.code().expect("exit code"),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
-}
+use lro::{lro, run};
 
 fn temp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("lro-serve-{}", std::process::id()));

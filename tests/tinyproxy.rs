@@ -3,6 +3,8 @@
 //! taken from the URL, its refusals (407 without credentials, 401 for wrong ones) named
 //! and not retried, one tunnel per pooled connection, and `lro --proxy`.
 
+#[path = "support/lro.rs"]
+mod lro;
 mod support;
 #[path = "support/tinyproxy.rs"]
 mod tinyproxy;
