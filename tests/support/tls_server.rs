@@ -104,8 +104,17 @@ async fn serve_with(
             let mut opened = opened.clone();
             tokio::spawn(async move {
                 let _ = opened.wait_for(|open| *open).await;
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
+                let mut tcp = tcp;
+                let tls = match acceptor.accept(&mut tcp).await {
+                    Ok(tls) => tls,
+                    Err(_) => {
+                        // A lingering close, as nginx makes: read what the client sent
+                        // until it closes, so the kernel does not answer its unread bytes
+                        // with a reset that would discard the alert before the client
+                        // reads it.
+                        linger(tcp).await;
+                        return;
+                    }
                 };
                 shaken.fetch_add(1, Ordering::SeqCst);
                 let Ok(mut connection) = h2::server::handshake(tls).await else {
@@ -135,4 +144,15 @@ async fn serve_with(
         handshakes,
         gate,
     }
+}
+
+/// Shuts down our side and reads until the client closes (or 10 s pass).
+async fn linger(mut tcp: tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = tcp.shutdown().await;
+    let mut sink = [0u8; 4096];
+    let drain = async {
+        while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {}
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), drain).await;
 }
