@@ -22,15 +22,21 @@ async fn relayed_emulator() -> (Emulator, relay::Relay) {
     (emulator, relay)
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_silent_connection_is_replaced_within_the_deadline_plus_five_seconds() {
-    let (emulator, relay) = relayed_emulator().await;
+/// A client through `relay` with calls of `DEADLINE`, its connection up (one call made).
+async fn connected(relay: &relay::Relay) -> longrunning_grpc::OperationsClient {
     let client = support::builder_at(relay.addr)
         .timeout(DEADLINE)
         .build()
         .await
         .unwrap();
     client.get_operation(op("x")).await.unwrap();
+    client
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_silent_connection_is_replaced_within_the_deadline_plus_five_seconds() {
+    let (emulator, relay) = relayed_emulator().await;
+    let client = connected(&relay).await;
 
     relay.freeze();
     let frozen = Instant::now();
@@ -69,12 +75,7 @@ async fn a_busy_connection_stays_in_use_after_a_slow_calls_deadline() {
     // same connection: the connection is not silent, so it is not retired. (The relay
     // cannot see pings, so this asserts the connection stays, not that none was sent.)
     let (emulator, relay) = relayed_emulator().await;
-    let client = support::builder_at(relay.addr)
-        .timeout(DEADLINE)
-        .build()
-        .await
-        .unwrap();
-    client.get_operation(op("x")).await.unwrap();
+    let client = connected(&relay).await;
 
     emulator.set_latency(Duration::from_secs(3));
     let slow = tokio::spawn(client.get_operation(op("x")));

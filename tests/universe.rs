@@ -57,6 +57,22 @@ impl CredentialsProvider for Provider {
     }
 }
 
+/// A client of `emulator` in `universe` (none: the default one) with `provider`'s
+/// credentials.
+async fn client_with(
+    emulator: &Emulator,
+    universe: Option<&str>,
+    provider: &Arc<Provider>,
+) -> OperationsClient {
+    let mut builder = OperationsClient::builder()
+        .endpoint(emulator.endpoint())
+        .credentials(Credentials::from(SharedProvider(provider.clone())));
+    if let Some(universe) = universe {
+        builder = builder.universe_domain(universe);
+    }
+    builder.build().await.unwrap()
+}
+
 async fn emulator() -> Emulator {
     let emulator = Emulator::start().await.unwrap();
     emulator.insert(ScriptedOperation::new(op("u")));
@@ -80,7 +96,6 @@ async fn the_universe_domain_names_the_default_endpoint() {
         .unwrap();
 
     let err = client.get_operation(op("u")).await.unwrap_err();
-    println!("{err}");
 
     assert!(err.is_transport(), "{err:?}");
     assert!(
@@ -94,18 +109,11 @@ async fn the_universe_domain_names_the_default_endpoint() {
 async fn credentials_of_another_universe_fail_the_first_call_naming_both() {
     let emulator = emulator().await;
     let provider = Provider::new(None);
-    let client = OperationsClient::builder()
-        .endpoint(emulator.endpoint())
-        .universe_domain("sovereign.example")
-        .credentials(Credentials::from(SharedProvider(provider.clone())))
-        .build()
-        .await
-        .unwrap();
+    let client = client_with(&emulator, Some("sovereign.example"), &provider).await;
 
     let first = client.get_operation(op("u")).await.unwrap_err();
     let second = client.get_operation(op("u")).await.unwrap_err();
 
-    println!("{first}");
     assert!(first.is_credentials(), "{first:?}");
     let message = first.to_string();
     assert!(
@@ -126,13 +134,7 @@ async fn credentials_of_another_universe_fail_the_first_call_naming_both() {
 async fn credentials_of_the_clients_universe_are_sent() {
     let emulator = emulator().await;
     let provider = Provider::new(Some("sovereign.example"));
-    let client = OperationsClient::builder()
-        .endpoint(emulator.endpoint())
-        .universe_domain("sovereign.example")
-        .credentials(Credentials::from(SharedProvider(provider.clone())))
-        .build()
-        .await
-        .unwrap();
+    let client = client_with(&emulator, Some("sovereign.example"), &provider).await;
 
     client.get_operation(op("u")).await.unwrap();
     client.get_operation(op("u")).await.unwrap();
@@ -150,12 +152,7 @@ async fn credentials_of_the_clients_universe_are_sent() {
 async fn credentials_of_the_default_universe_pass_in_the_default_universe() {
     let emulator = emulator().await;
     let provider = Provider::new(Some("googleapis.com"));
-    let client = OperationsClient::builder()
-        .endpoint(emulator.endpoint())
-        .credentials(Credentials::from(SharedProvider(provider.clone())))
-        .build()
-        .await
-        .unwrap();
+    let client = client_with(&emulator, None, &provider).await;
 
     client.get_operation(op("u")).await.unwrap();
 

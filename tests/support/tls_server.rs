@@ -151,8 +151,6 @@ async fn linger(mut tcp: tokio::net::TcpStream) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let _ = tcp.shutdown().await;
     let mut sink = [0u8; 4096];
-    let drain = async {
-        while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {}
-    };
+    let drain = async { while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {} };
     let _ = tokio::time::timeout(std::time::Duration::from_secs(10), drain).await;
 }
