@@ -50,6 +50,8 @@ enum Kind {
     Transport(Box<TransportInfo>),
     /// The call's deadline passed.
     Deadline(Duration),
+    /// A wait's polling deadline passed with the operation still running.
+    PollingDeadline(Duration),
     /// The server answered with a non-OK status.
     Status(Box<StatusInfo>),
     /// A response could not be decoded (e.g. an `Any` of an unexpected type).
@@ -119,6 +121,10 @@ impl Error {
         Self::new(Kind::Deadline(after))
     }
 
+    pub(crate) fn polling_deadline(after: Duration) -> Self {
+        Self::new(Kind::PollingDeadline(after))
+    }
+
     pub(crate) fn decode(why: impl Into<String>) -> Self {
         Self::new(Kind::Decode(why.into()))
     }
@@ -181,7 +187,7 @@ impl Error {
             Kind::InvalidArgument(_) | Kind::Config(_) => Code::InvalidArgument,
             Kind::Credentials => Code::Unauthenticated,
             Kind::Transport(t) => t.code,
-            Kind::Deadline(_) => Code::DeadlineExceeded,
+            Kind::Deadline(_) | Kind::PollingDeadline(_) => Code::DeadlineExceeded,
             Kind::Status(s) | Kind::Operation(s) => s.code,
             Kind::Decode(_) => Code::Internal,
         }
@@ -256,6 +262,13 @@ impl Error {
         self.code() == Code::DeadlineExceeded
     }
 
+    /// A wait ([`crate::Poller::until_done`], [`crate::OperationsClient::wait_all`]) gave up
+    /// at its polling policy's deadline with the operation still running; also
+    /// [`is_timeout`](Self::is_timeout).
+    pub fn is_polling_deadline(&self) -> bool {
+        matches!(self.inner.kind, Kind::PollingDeadline(_))
+    }
+
     /// The server answered with a non-OK status.
     pub fn is_status(&self) -> bool {
         matches!(self.inner.kind, Kind::Status(_))
@@ -308,7 +321,9 @@ impl fmt::Display for Error {
             Kind::Config(why) => write!(f, "invalid client configuration: {why}")?,
             Kind::Credentials => f.write_str("credentials error")?,
             Kind::Transport(t) => write!(f, "{}: {}", code_words(t.code), t.cause)?,
-            Kind::Deadline(after) => write!(f, "deadline of {after:?} exceeded")?,
+            Kind::Deadline(after) | Kind::PollingDeadline(after) => {
+                write!(f, "deadline of {after:?} exceeded")?;
+            }
             Kind::Status(s) => {
                 write!(f, "server returned {}", code_name(s.code))?;
                 if !s.message.is_empty() {

@@ -362,7 +362,7 @@ where
         let outcome = match &result {
             Ok(_) => "completed",
             Err(e) if e.is_operation_failed() => code_name(e.code()),
-            Err(e) if e.is_timeout() && e.method().is_none() => "deadline",
+            Err(e) if e.is_polling_deadline() => "deadline",
             Err(_) => "error",
         };
         self.span.record("outcome", outcome);

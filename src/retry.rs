@@ -273,7 +273,7 @@ impl Default for PollingPolicy {
 impl PollingPolicy {
     /// The error of a wait on `name` that this policy's deadline ended.
     pub(crate) fn deadline_passed(&self, name: &str) -> Error {
-        Error::deadline(self.deadline.unwrap_or_default()).with_name(name)
+        Error::polling_deadline(self.deadline.unwrap_or_default()).with_name(name)
     }
 
     /// A builder starting from the default policy.

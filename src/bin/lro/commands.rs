@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures_util::{StreamExt, TryStreamExt};
 use longrunning_grpc::json as render;
 use longrunning_grpc::prost_types::Any;
-use longrunning_grpc::{CancelOutcome, Error, OperationsClient, PollingResult, code_name};
+use longrunning_grpc::{CancelOutcome, OperationsClient, PollingResult, code_name};
 use serde_json::json;
 
 use crate::global::{Global, Output, with_wait_timeout};
@@ -186,7 +186,7 @@ pub async fn wait(global: &Global, name: &str, wait_timeout: Option<Duration>) -
     match end {
         // Done, or still running at the wait's deadline: the operation as it now is.
         Some(Ok(_)) => {}
-        Some(Err(e)) if e.is_operation_failed() || is_wait_deadline(&e) => {}
+        Some(Err(e)) if e.is_operation_failed() || e.is_polling_deadline() => {}
         Some(Err(e)) => return fail(out, &e),
         None => return ExitCode::from(FAILED),
     }
@@ -208,11 +208,6 @@ pub async fn wait(global: &Global, name: &str, wait_timeout: Option<Duration>) -
         }
         Err(e) => fail(out, &e),
     }
-}
-
-/// The polling deadline ended the wait (not one call's deadline).
-fn is_wait_deadline(e: &Error) -> bool {
-    e.is_timeout() && e.method().is_none()
 }
 
 /// How `lro cancel --all` runs.
@@ -278,7 +273,7 @@ pub async fn cancel_all(global: &Global, parent: &str, how: CancelAll) -> ExitCo
                 Ok(op) if op.is_cancelled() => counts.cancelled += 1,
                 Ok(op) if op.error().is_some() => counts.failed += 1,
                 Ok(_) => counts.completed += 1,
-                Err(e) if is_wait_deadline(&e) => counts.running += 1,
+                Err(e) if e.is_polling_deadline() => counts.running += 1,
                 Err(e) => errors.push((name, e)),
             }
         }
