@@ -497,6 +497,8 @@ impl OperationsClientBuilder {
                     via_hyper: self.via_hyper,
                     #[cfg(test)]
                     first_stream_id: None,
+                    #[cfg(test)]
+                    pause_after_headers: Default::default(),
                 };
                 let connector = Connector::new(
                     &endpoint,
@@ -505,7 +507,10 @@ impl OperationsClientBuilder {
                     settings,
                 )?;
                 let transport = Transport::direct(connector, self.connections);
-                self.build_inner(transport, Some((endpoint, url)), universe)
+                let mut client =
+                    self.build_inner(transport.clone(), Some((endpoint, url)), universe)?;
+                Arc::make_mut(&mut client.config).transport = Some(transport);
+                Ok(client)
             }
         }
     }
@@ -592,6 +597,7 @@ impl OperationsClientBuilder {
                 retry: self.retry,
                 polling: self.polling,
                 header_capacity,
+                transport: None,
             }),
         })
     }

@@ -24,7 +24,7 @@ use crate::client::{Config, OperationsClient};
 use crate::error::code_name;
 use crate::name::{routing_header_bytes, validate_name};
 use crate::retry::later;
-use crate::transport::{CheckResponses, GrpcTransport, NotGrpc, cause_of};
+use crate::transport::{CheckResponses, GrpcTransport, NotGrpc, Resend, cause_of};
 use crate::{Error, headers, pb};
 
 /// The gRPC service every method belongs to.
@@ -118,6 +118,8 @@ async fn attempts<T: GrpcTransport, M: Rpc>(
     let deadline = later(start, timeout);
     let mut backoff = None;
     let mut attempt = 0u32;
+    // The call's one transparent resend of a request the server did not process.
+    let resend = Resend::default();
     loop {
         attempt += 1;
         // The first attempt sends the client's timeout itself, written once per client (the
@@ -141,7 +143,10 @@ async fn attempts<T: GrpcTransport, M: Rpc>(
         // request is built inside the expression so the state machine keeps no slot for it.
         let sent = tokio::time::timeout_at(
             deadline,
-            send::<T, M>(&mut grpc, request(make(&name), header, &routing, &config)),
+            send::<T, M>(
+                &mut grpc,
+                request(make(&name), header, &routing, &config, &resend),
+            ),
         )
         .await;
         let error = match sent {
@@ -220,6 +225,7 @@ fn request<M>(
     timeout: AsciiMetadataValue,
     routing: &AsciiMetadataValue,
     config: &Config,
+    resend: &Resend,
 ) -> tonic::Request<M> {
     let mut metadata = MetadataMap::with_capacity(config.header_capacity);
     metadata.insert(headers::GRPC_TIMEOUT.clone(), timeout);
@@ -231,7 +237,9 @@ fn request<M>(
     if let Some(project) = &config.quota_project {
         metadata.insert(headers::X_GOOG_USER_PROJECT.clone(), project.clone());
     }
-    tonic::Request::from_parts(metadata, tonic::Extensions::new(), message)
+    let mut extensions = tonic::Extensions::new();
+    extensions.insert(resend.clone());
+    tonic::Request::from_parts(metadata, extensions, message)
 }
 
 /// Turns a status from the tonic stack into an [`Error`].

@@ -57,6 +57,8 @@ pub(crate) struct Config {
     /// Headers a request ends up with (ours, the credentials', tonic's), so its map is
     /// allocated once at the right size instead of growing on the way.
     pub(crate) header_capacity: usize,
+    /// The transport the builder made, for its counts; none over one of the user's.
+    pub(crate) transport: Option<Transport>,
 }
 
 /// Each call's deadline, with the `grpc-timeout` every first attempt sends for it, written
@@ -92,6 +94,12 @@ impl OperationsClient {
 }
 
 impl<T: GrpcTransport> OperationsClient<T> {
+    /// How many calls are in flight on the connections the builder opened (see
+    /// [`Transport::in_flight`]); `None` over a transport of yours.
+    pub fn in_flight(&self) -> Option<usize> {
+        self.config.transport.as_ref()?.in_flight()
+    }
+
     /// A copy of this client whose calls have another deadline, for one call or a few.
     ///
     /// ```no_run

@@ -100,6 +100,10 @@ pub(crate) struct Settings {
     /// The first stream id of each connection (tests use up the ids).
     #[cfg(test)]
     pub(crate) first_stream_id: Option<u32>,
+    /// The next request waits, between its headers and its body, until the connection has
+    /// taken a GOAWAY (tests of that race); once.
+    #[cfg(test)]
+    pub(crate) pause_after_headers: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Periodic HTTP/2 keepalive pings (see `OperationsClientBuilder::keepalive_interval`).

@@ -14,6 +14,7 @@
 //! the call went out, the connection is pinged once, and retired (with the calls still on
 //! it) if no ack comes within [`STALL_PING_TIMEOUT`]; the next call opens a new one.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,6 +26,7 @@ use h2::client::SendRequest;
 use h2::{Ping, PingPong, RecvStream, SendStream};
 use http_body::{Body as _, Frame};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tonic::body::Body;
@@ -48,6 +50,8 @@ const INITIAL_MAX_SEND_STREAMS: usize = 100;
 pub(super) struct Conn {
     send: Sender,
     health: Arc<Health>,
+    #[cfg(test)]
+    pause_after_headers: Arc<AtomicBool>,
 }
 
 impl Conn {
@@ -58,6 +62,7 @@ impl Conn {
             health: Arc::new(Health {
                 closed: AtomicBool::new(false),
                 reads: Arc::new(AtomicU64::new(0)),
+                written: Arc::new(AtomicU64::new(0)),
                 spoke: Arc::new(tokio::sync::Notify::new()),
                 in_flight: AtomicUsize::new(0),
                 checking: AtomicBool::new(false),
@@ -65,6 +70,8 @@ impl Conn {
                 task: Mutex::new(None),
                 ended: Mutex::new(None),
             }),
+            #[cfg(test)]
+            pause_after_headers: Default::default(),
         }
     }
 
@@ -91,6 +98,9 @@ struct Health {
     /// How many reads have brought bytes: a call that sees the same count at its deadline
     /// as when it was sent has heard nothing back.
     reads: Arc<AtomicU64>,
+    /// How many bytes the connection's I/O has taken: a request whose connection failed
+    /// with this count where it was when the request was handed to h2 never went out.
+    written: Arc<AtomicU64>,
     /// Woken by the first read, and when the connection's task ends.
     spoke: Arc<tokio::sync::Notify>,
     /// Calls whose request went out and whose answer has not ended.
@@ -187,16 +197,23 @@ struct InFlight {
     reads_at_send: u64,
     deadline: Option<Instant>,
     ended: bool,
+    /// The call's room in the pool, given back when the answer ends or is dropped.
+    _permit: Option<OwnedSemaphorePermit>,
 }
 
 impl InFlight {
-    fn start(health: &Arc<Health>, deadline: Option<Instant>) -> Self {
+    fn start(
+        health: &Arc<Health>,
+        deadline: Option<Instant>,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Self {
         health.in_flight.fetch_add(1, Ordering::Relaxed);
         Self {
             health: health.clone(),
             reads_at_send: health.reads.load(Ordering::Acquire),
             deadline,
             ended: false,
+            _permit: permit,
         }
     }
 }
@@ -218,21 +235,43 @@ fn deadline_of(headers: &http::HeaderMap) -> Option<Instant> {
     Instant::now().checked_add(timeout)
 }
 
-/// How sending a request failed: before anything of it went out, or before the server
-/// processed any of it (REFUSED_STREAM), so it is handed back (boxed: the rare case pays
-/// for the room); or after.
+/// How sending a request failed: in a way that shows the server never processed it, so it
+/// is handed back to be sent again (boxed: the rare case pays for the room); or not.
 pub(super) enum SendFailed {
     Unsent(Box<http::Request<Body>>, BoxError),
     Sent(BoxError),
 }
 
-/// Sends `request` on `conn` and awaits the response's head.
+/// Whether h2's error for a stream shows that the server never processed the request, so
+/// sending it again is safe (gRPC A6's transparent retry), whatever the method:
+///
+/// - a GOAWAY from the server: h2 (0.4) hands the server's GOAWAY to a stream only when the
+///   stream's id is above the frame's last-stream-id (it closes those streams on receipt;
+///   the ones at or below it go on and end by what happens to them), and to a stream it
+///   is asked to open after one;
+/// - REFUSED_STREAM from the server (RFC 9113, 8.7: "no application processing").
+///
+/// Stream ids used up and a connection that already ended are h2 refusing to open the
+/// stream at all; [`send_on`] knows those from where they happen.
+pub(super) fn unprocessed(e: &h2::Error) -> bool {
+    e.is_remote()
+        && (e.is_go_away() || (e.is_reset() && e.reason() == Some(h2::Reason::REFUSED_STREAM)))
+}
+
+/// Sends `request` on `conn` and awaits the response's head. `permit` (the request's room
+/// in the pool) is held until the answer has ended or is dropped.
 ///
 /// Straight onto h2: the request body a unary call has ready is handed over from here, and
-/// the response is awaited here.
+/// the response is awaited here. Every way the request can fail without the server having
+/// processed it hands the request back ([`SendFailed::Unsent`]): the connection ended
+/// before the stream opened, the stream ids ran out, the connection closed before any of
+/// the request was written, a GOAWAY whose last-stream-id is below the stream, or
+/// REFUSED_STREAM — including when one of those closed the stream between its headers and
+/// its body (h2 then refuses the body as an "inactive stream", and the response says why).
 pub(super) async fn send_on(
     conn: &Conn,
     request: http::Request<Body>,
+    permit: Option<OwnedSemaphorePermit>,
 ) -> Result<http::Response<Body>, SendFailed> {
     let mut send = match &conn.send {
         Sender::H2(send) => send.clone(),
@@ -242,65 +281,150 @@ pub(super) async fn send_on(
     if let Err(e) = std::future::poll_fn(|cx| send.poll_ready(cx)).await {
         return Err(SendFailed::Unsent(Box::new(request), conn.failed(e)));
     }
-    let sent = |e: h2::Error| SendFailed::Sent(conn.failed(e));
-    let (head, body) = request.into_parts();
+    let (mut head, body) = request.into_parts();
     let end = body.is_end_stream();
-    // What it takes to send the request again, should the server refuse the stream.
+    // What it takes to send the request again, should the server not process it (h2 sends
+    // no extensions; they hold the call's one resend).
     let again = http::Request::builder()
         .method(head.method.clone())
         .uri(head.uri.clone())
         .version(head.version);
-    let headers = head.headers.clone();
+    let extensions = std::mem::take(&mut head.extensions);
+    let again = Again {
+        builder: again,
+        headers: head.headers.clone(),
+        extensions,
+    };
     let deadline = deadline_of(&head.headers);
-    let (response, stream) = match send.send_request(http::Request::from_parts(head, ()), end) {
+    let written = conn.health.written.load(Ordering::Acquire);
+    let (mut response, stream) = match send.send_request(http::Request::from_parts(head, ()), end) {
         Ok(sent) => sent,
         Err(e) if ends_connection(&e) => {
-            let request = rebuild(again, headers, body);
+            let request = rebuild(again, body);
             return Err(SendFailed::Unsent(Box::new(request), conn.failed(e)));
         }
-        Err(e) => return Err(sent(e)),
+        Err(e) => return Err(SendFailed::Sent(conn.failed(e))),
     };
-    let in_flight = InFlight::start(&conn.health, deadline);
+    #[cfg(test)]
+    if conn.pause_after_headers.swap(false, Ordering::AcqRel) {
+        // Until the connection has taken the server's GOAWAY (h2 then refuses new streams).
+        for _ in 0..10_000 {
+            let mut probe = send.clone();
+            let polled = std::future::poll_fn(|cx| Poll::Ready(probe.poll_ready(cx))).await;
+            if matches!(polled, Poll::Ready(Err(_))) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    let in_flight = InFlight::start(&conn.health, deadline, permit);
     let whole_body = if end {
         Some(Bytes::new())
     } else {
-        send_body(body, stream).map_err(SendFailed::Sent)?
-    };
-    let response = match response.await {
-        Ok(response) => response,
-        Err(e) if e.reason() == Some(h2::Reason::REFUSED_STREAM) && !e.is_go_away() => {
-            let refused = conn.failed(e);
-            return Err(match whole_body {
-                Some(data) => {
-                    let body = Body::new(http_body_util::Full::new(data));
-                    SendFailed::Unsent(Box::new(rebuild(again, headers, body)), refused)
+        match send_body(body, stream) {
+            Ok(whole) => whole,
+            Err(BodyFailed::Encode(e)) => return Err(SendFailed::Sent(e)),
+            // The stream closed under the body: its response says why (a GOAWAY or a
+            // refusal that came between the headers and the body, a reset, an answer
+            // already). A stream still open failed for a reason of h2's own.
+            Err(BodyFailed::H2(e, whole)) => {
+                let mut cx = Context::from_waker(Waker::noop());
+                match Pin::new(&mut response).poll(&mut cx) {
+                    Poll::Ready(Ok(answer)) => return Ok(incoming(answer, in_flight)),
+                    Poll::Ready(Err(why)) => {
+                        return Err(conn.not_answered(why, written, whole, again));
+                    }
+                    Poll::Pending => {
+                        tracing::debug!(error = %e, "the request body could not be sent");
+                        return Err(SendFailed::Sent(conn.failed(e)));
+                    }
                 }
-                None => SendFailed::Sent(refused),
-            });
+            }
         }
-        Err(e) => return Err(sent(e)),
     };
-    Ok(response.map(|recv| {
+    match response.await {
+        Ok(answer) => Ok(incoming(answer, in_flight)),
+        Err(e) => Err(conn.not_answered(e, written, whole_body, again)),
+    }
+}
+
+fn incoming(response: http::Response<RecvStream>, in_flight: InFlight) -> http::Response<Body> {
+    response.map(|recv| {
         Body::new(Incoming {
             recv,
             data_done: false,
             in_flight,
         })
-    }))
+    })
 }
 
-fn rebuild(
-    again: http::request::Builder,
+impl Conn {
+    /// A request whose stream ended in `e` before its answer came: handed back if the
+    /// server never processed it and its body is at hand, else failed. `written` is the
+    /// connection's count of bytes written before the request was handed to h2.
+    fn not_answered(
+        &self,
+        e: h2::Error,
+        written: u64,
+        whole_body: Option<Bytes>,
+        again: Again,
+    ) -> SendFailed {
+        // The connection failed before it wrote a byte more: none of this request went out.
+        let never_written = e.is_io() && self.health.written.load(Ordering::Acquire) == written;
+        let not_processed = unprocessed(&e) || never_written;
+        match whole_body {
+            Some(data) if not_processed => {
+                let body = Body::new(http_body_util::Full::new(data));
+                let request = rebuild(again, body);
+                let status = if never_written {
+                    self.health.closed.store(true, Ordering::Release);
+                    super::status::unprocessed_status(
+                        format!(
+                            "the connection closed before the request went out ({})",
+                            super::status::h2_cause(&e)
+                        ),
+                        e,
+                    )
+                } else {
+                    self.failed(e)
+                };
+                SendFailed::Unsent(Box::new(request), status)
+            }
+            _ => SendFailed::Sent(self.failed(e)),
+        }
+    }
+}
+
+/// What it takes to send a request again: its method, URI and version, its headers and
+/// extensions.
+struct Again {
+    builder: http::request::Builder,
     headers: http::HeaderMap,
-    body: Body,
-) -> http::Request<Body> {
+    extensions: http::Extensions,
+}
+
+fn rebuild(again: Again, body: Body) -> http::Request<Body> {
+    let Again {
+        builder: again,
+        headers,
+        extensions,
+    } = again;
     let mut request = match again.body(body) {
         Ok(request) => request,
         // The parts came from a request that was valid.
         Err(_) => http::Request::new(Body::empty()),
     };
     *request.headers_mut() = headers;
+    *request.extensions_mut() = extensions;
     request
+}
+
+/// How handing a body to h2 failed: the body itself could not be made (tonic's encoding
+/// failed), or h2 refused a frame of it; with the body when it was one frame, so that it
+/// can be sent again.
+enum BodyFailed {
+    Encode(BoxError),
+    H2(h2::Error, Option<Bytes>),
 }
 
 /// Hands a request body to h2. The frames it has ready now go from here, the last with
@@ -308,43 +432,47 @@ fn rebuild(
 /// frame. A body with more to come later is piped by a task of its own.
 ///
 /// Returns the body when it went out whole as one frame, so it can be sent again.
-fn send_body(mut body: Body, mut stream: SendStream<Bytes>) -> Result<Option<Bytes>, BoxError> {
+fn send_body(mut body: Body, mut stream: SendStream<Bytes>) -> Result<Option<Bytes>, BodyFailed> {
     let mut cx = Context::from_waker(Waker::noop());
     // The last data frame, held back until we know whether the body ends after it.
     let mut held: Option<Bytes> = None;
     let mut frames = 0;
+    let partly = |e| BodyFailed::H2(e, None);
     loop {
         match Pin::new(&mut body).poll_frame(&mut cx) {
             Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
                 Ok(data) => {
                     frames += 1;
                     if let Some(previous) = held.replace(data) {
-                        stream.send_data(previous, false).map_err(h2_status)?;
+                        stream.send_data(previous, false).map_err(partly)?;
                     }
                 }
                 Err(frame) => {
                     if let Some(previous) = held.take() {
-                        stream.send_data(previous, false).map_err(h2_status)?;
+                        stream.send_data(previous, false).map_err(partly)?;
                     }
                     if let Ok(trailers) = frame.into_trailers() {
-                        stream.send_trailers(trailers).map_err(h2_status)?;
+                        stream.send_trailers(trailers).map_err(partly)?;
                     }
                     return Ok(None);
                 }
             },
             Poll::Ready(None) => {
                 let last = held.unwrap_or_default();
-                stream.send_data(last.clone(), true).map_err(h2_status)?;
-                return Ok((frames <= 1).then_some(last));
+                let whole = (frames <= 1).then(|| last.clone());
+                return match stream.send_data(last, true) {
+                    Ok(()) => Ok(whole),
+                    Err(e) => Err(BodyFailed::H2(e, whole)),
+                };
             }
             // The body could not be encoded (tonic's status says why): nothing more is sent.
             Poll::Ready(Some(Err(e))) => {
                 stream.send_reset(h2::Reason::CANCEL);
-                return Err(e.into());
+                return Err(BodyFailed::Encode(e.into()));
             }
             Poll::Pending => {
                 if let Some(previous) = held.take() {
-                    stream.send_data(previous, false).map_err(h2_status)?;
+                    stream.send_data(previous, false).map_err(partly)?;
                 }
                 tokio::spawn(pipe(body, stream));
                 return Ok(None);
@@ -445,6 +573,7 @@ impl http_body::Body for Incoming {
 struct Watched<IO> {
     io: IO,
     reads: Arc<AtomicU64>,
+    written: Arc<AtomicU64>,
     spoke: Arc<tokio::sync::Notify>,
 }
 
@@ -466,13 +595,25 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Watched<IO> {
     }
 }
 
+impl<IO> Watched<IO> {
+    fn count_written(&self, polled: &Poll<std::io::Result<usize>>) {
+        if let Poll::Ready(Ok(n)) = polled
+            && *n > 0
+        {
+            self.written.fetch_add(*n as u64, Ordering::Release);
+        }
+    }
+}
+
 impl<IO: AsyncWrite + Unpin> AsyncWrite for Watched<IO> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.count_written(&polled);
+        polled
     }
 
     fn poll_write_vectored(
@@ -480,7 +621,9 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Watched<IO> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        let polled = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.count_written(&polled);
+        polled
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -504,10 +647,12 @@ where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let reads = Arc::new(AtomicU64::new(0));
+    let written = Arc::new(AtomicU64::new(0));
     let spoke = Arc::new(tokio::sync::Notify::new());
     let io = Watched {
         io,
         reads: reads.clone(),
+        written: written.clone(),
         spoke: spoke.clone(),
     };
     // The settings hyper gives a tonic `Channel`: windows of 2 MiB per stream and 5 MiB per
@@ -536,6 +681,7 @@ where
     let health = Arc::new(Health {
         closed: AtomicBool::new(false),
         reads,
+        written,
         spoke,
         in_flight: AtomicUsize::new(0),
         checking: AtomicBool::new(false),
@@ -592,6 +738,8 @@ where
     Ok(Conn {
         send: Sender::H2(send),
         health,
+        #[cfg(test)]
+        pause_after_headers: settings.pause_after_headers.clone(),
     })
 }
 

@@ -69,6 +69,7 @@ use tonic::transport::channel::ResponseFuture;
 use tower_service::Service;
 
 pub(crate) use connect::{Connector, Endpoint, Keepalive, Settings};
+pub(crate) use pool::Resend;
 use pool::{Pool, Slot};
 pub(crate) use proxy::{ProxySetting, choose as choose_proxy};
 pub(crate) use response::{CheckResponses, NotGrpc};
@@ -212,6 +213,23 @@ impl Transport {
         }
     }
 
+    /// How many calls are in flight on the connections the builder opened: from the moment
+    /// a call has room to send (see [`crate::OperationsClientBuilder::connections`]) until
+    /// its answer has been read to the end, or the call was dropped. `None` over tonic
+    /// `Channel`s, which keep their own count.
+    ///
+    /// For metrics, and to check that calls given up on (a `select!` timeout, an aborted
+    /// task) leave nothing behind.
+    pub fn in_flight(&self) -> Option<usize> {
+        match &self.inner {
+            Inner::Direct { pool, room, .. } => {
+                let total = pool::MAX_PENDING * pool.connections.len();
+                Some(total.saturating_sub(room.available_permits()))
+            }
+            Inner::Channels { .. } => None,
+        }
+    }
+
     /// How many connections calls are spread over.
     pub fn connections(&self) -> usize {
         match &self.inner {
@@ -285,9 +303,16 @@ fn no_channel() -> BoxError {
     )
 }
 
+/// The integration tests' frame-level HTTP/2 server, for the races only a unit test can
+/// line up.
+#[cfg(test)]
+#[path = "../../tests/support/frames.rs"]
+mod test_frames;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicUsize;
     use std::time::Duration;
 
     use bytes::Bytes;
@@ -365,6 +390,14 @@ mod tests {
     }
 
     fn transport_with(addr: std::net::SocketAddr, first_stream_id: Option<u32>) -> Transport {
+        transport_pausing(addr, first_stream_id, false)
+    }
+
+    fn transport_pausing(
+        addr: std::net::SocketAddr,
+        first_stream_id: Option<u32>,
+        pause_after_headers: bool,
+    ) -> Transport {
         let endpoint = Endpoint::parse(&format!("http://{addr}")).unwrap();
         let settings = Settings {
             connect_timeout: Duration::from_secs(5),
@@ -375,6 +408,7 @@ mod tests {
             proxy: None,
             via_hyper: false,
             first_stream_id,
+            pause_after_headers: Arc::new(pause_after_headers.into()),
         };
         let connector = Connector::new(&endpoint, &[], None, settings).unwrap();
         Transport::direct(connector, 1)
@@ -387,6 +421,42 @@ mod tests {
         let response = transport.clone().oneshot(request).await?;
         let bytes = response.into_body().collect().await?.to_bytes();
         Ok(String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    use super::test_frames as frames;
+
+    #[tokio::test]
+    async fn a_goaway_between_a_requests_headers_and_its_body_sends_it_again() {
+        // Connection 1 answers the first HEADERS with a GOAWAY that leaves stream 1
+        // unprocessed; the client takes it before it sends the body, so h2 refuses the
+        // body ("inactive stream"). Connection 2 answers.
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counted = requests.clone();
+        let (addr, connections) = frames::serve(vec![], move |mut conn| {
+            let requests = counted.clone();
+            async move {
+                if conn.number > 1 {
+                    return frames::answer_all(conn, requests).await;
+                }
+                if conn.next_request().await.is_some() {
+                    requests.fetch_add(1, Ordering::SeqCst);
+                    conn.write(&frames::goaway(0, frames::NO_ERROR)).await;
+                    while conn.read_frame().await.is_some() {}
+                }
+            }
+        });
+        let transport = transport_pausing(addr, None, true);
+        let body = Body::new(http_body_util::Full::new(Bytes::from_static(&[0; 5])));
+        let request = http::Request::post(format!("http://{addr}/m"))
+            .body(body)
+            .unwrap();
+
+        let response = transport.clone().oneshot(request).await;
+
+        let response = response.expect("sent again, on connection 2");
+        assert_eq!(response.status(), 200);
+        assert_eq!(requests.load(Ordering::SeqCst), 2);
+        assert_eq!(connections.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test(start_paused = true)]

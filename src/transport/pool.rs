@@ -31,6 +31,20 @@ use crate::retry::{Backoff, connection_backoff, later};
 /// throughput.
 pub(super) const MAX_PENDING: usize = 1024;
 
+/// A call's one transparent resend, shared by its attempts (in each attempt's request
+/// extensions): the first attempt the server does not process is sent again at once, later
+/// ones go back to the retry policy. A request without one (sent over [`super::Transport`]
+/// by a stub of the user's) may be sent again once.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Resend(Arc<std::sync::atomic::AtomicBool>);
+
+impl Resend {
+    /// Whether the resend is still there; it is not, afterwards.
+    fn take(&self) -> bool {
+        !self.0.swap(true, std::sync::atomic::Ordering::AcqRel)
+    }
+}
+
 pub(super) struct Pool {
     pub(super) connections: Box<[Mutex<Slot>]>,
     pub(super) next: AtomicUsize,
@@ -90,26 +104,30 @@ impl Pool {
         let pool = self.clone();
         Box::pin(async move {
             let conn = pool.connection(index).await?;
-            let response = match send_on(&conn, request).await {
-                Ok(response) => response,
-                Err(SendFailed::Sent(e)) => return Err(e),
-                // The connection could not take the request (a GOAWAY this call could not
-                // have known of, stream ids used up), or the server refused the stream
-                // before processing any of it: it goes at once on a new connection (or
-                // the same one, if it is still open), once, as gRPC's transparent retry
-                // has it.
-                Err(SendFailed::Unsent(request, e)) => {
+            match send_on(&conn, request, permit).await {
+                Ok(response) => Ok(response),
+                Err(SendFailed::Sent(e)) => Err(e),
+                // The server never processed the request (see `connection::send_on`): it
+                // goes at once on a fresh stream, of a new connection if this one has
+                // ended, once per call, as gRPC's transparent retry has it; after that the
+                // retry policy decides.
+                Err(SendFailed::Unsent(mut request, e)) => {
+                    let allowed = match request.extensions_mut().remove::<Resend>() {
+                        Some(once) => once.take(),
+                        None => true,
+                    };
+                    if !allowed {
+                        return Err(e);
+                    }
                     tracing::debug!(error = %e, "request not processed; sending it again");
                     let conn = pool.connection(index).await?;
-                    match send_on(&conn, *request).await {
-                        Ok(response) => response,
-                        Err(SendFailed::Sent(e) | SendFailed::Unsent(_, e)) => return Err(e),
+                    // Its room went with the first send; it takes none of its own.
+                    match send_on(&conn, *request, None).await {
+                        Ok(response) => Ok(response),
+                        Err(SendFailed::Sent(e) | SendFailed::Unsent(_, e)) => Err(e),
                     }
                 }
-            };
-            // Room for another request once this one has its answer's head.
-            drop(permit);
-            Ok(response)
+            }
         })
     }
 

@@ -32,6 +32,12 @@ pub(crate) fn h2_status(e: h2::Error) -> BoxError {
     status(code, message, false, Some(Arc::new(e)))
 }
 
+/// A request the server never processed, which could not be sent again: UNAVAILABLE,
+/// which the retry policy retries.
+pub(crate) fn unprocessed_status(message: String, e: h2::Error) -> BoxError {
+    status(Code::Unavailable, message, false, Some(Arc::new(e)))
+}
+
 /// What an h2 error means, in words.
 pub(crate) fn h2_cause(e: &h2::Error) -> String {
     let who = if e.is_remote() {
@@ -50,6 +56,13 @@ pub(crate) fn h2_cause(e: &h2::Error) -> String {
     };
     let name = reason_name(reason);
     if e.is_go_away() {
+        // A GOAWAY from the server reaches a stream it never processed (see
+        // `connection::unprocessed`).
+        if e.is_remote() {
+            return format!(
+                "the server closed the connection before processing the request (GOAWAY {name})"
+            );
+        }
         return format!("{who} closed the connection (GOAWAY {name})");
     }
     match reason {

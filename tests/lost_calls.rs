@@ -1,0 +1,302 @@
+//! Zero lost calls: every way HTTP/2 can say that the server never processed a request is
+//! one classification, UNAVAILABLE, and the request is sent again at once on a fresh
+//! stream, once per call (gRPC A6's transparent retry); after that the retry policy
+//! decides. Each test has a frame-level server do its part at the wrong moment.
+
+#[path = "support/frames.rs"]
+mod frames;
+#[path = "support/h2_slow.rs"]
+mod h2_slow;
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use frames::Conn;
+use longrunning_grpc::RetryPolicy;
+use support::op;
+
+/// Connection 1 answers its first request with `first`; later connections answer all.
+fn first_connection_then_answers<F>(
+    first: F,
+) -> (std::net::SocketAddr, Arc<AtomicUsize>, Arc<AtomicUsize>)
+where
+    F: Fn(Conn, u32) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+        + Send
+        + Sync
+        + 'static,
+{
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counted = requests.clone();
+    let first = Arc::new(first);
+    let (addr, connections) = frames::serve(vec![], move |mut conn| {
+        let (requests, first) = (counted.clone(), first.clone());
+        async move {
+            if conn.number == 1 {
+                if let Some((stream, _)) = conn.next_request().await {
+                    requests.fetch_add(1, Ordering::SeqCst);
+                    first(conn, stream).await;
+                }
+            } else {
+                frames::answer_all(conn, requests).await;
+            }
+        }
+    });
+    (addr, requests, connections)
+}
+
+/// Reads until the client goes, answering nothing.
+async fn drain(mut conn: Conn) {
+    while conn.read_frame().await.is_some() {}
+}
+
+async fn client_at(
+    addr: std::net::SocketAddr,
+    retry: RetryPolicy,
+) -> longrunning_grpc::OperationsClient {
+    support::builder_at(addr)
+        .retry_policy(retry)
+        .build()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_stream_above_a_goaways_last_stream_id_is_sent_again_at_once() {
+    let (addr, requests, connections) = first_connection_then_answers(|mut conn, _stream| {
+        Box::pin(async move {
+            // Stream 1 arrived; the GOAWAY says the last stream processed is 0.
+            conn.write(&frames::goaway(0, frames::NO_ERROR)).await;
+            drain(conn).await;
+        })
+    });
+    let client = client_at(addr, RetryPolicy::never()).await;
+
+    client.cancel_operation(op("x")).await.unwrap();
+
+    assert_eq!(requests.load(Ordering::SeqCst), 2, "sent twice");
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        2,
+        "the second on a new connection"
+    );
+}
+
+#[tokio::test]
+async fn a_request_queued_for_a_stream_when_the_goaway_came_is_sent_again() {
+    // One stream at a time: the second call waits in h2 for a stream of its own, and the
+    // GOAWAY (last stream 1) comes while it waits.
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counted = requests.clone();
+    let (addr, connections) = frames::serve(vec![(0x3, 1)], move |mut conn| {
+        let requests = counted.clone();
+        async move {
+            if conn.number > 1 {
+                return frames::answer_all(conn, requests).await;
+            }
+            let Some((stream, _)) = conn.next_request().await else {
+                return;
+            };
+            requests.fetch_add(1, Ordering::SeqCst);
+            conn.write(&frames::goaway(stream, frames::NO_ERROR)).await;
+            conn.write(&frames::ok_answer(stream)).await;
+            drain(conn).await;
+        }
+    });
+    let client = client_at(addr, RetryPolicy::never()).await;
+
+    let (a, b) = tokio::join!(
+        client.cancel_operation(op("a")),
+        client.cancel_operation(op("b"))
+    );
+
+    a.unwrap();
+    b.unwrap();
+    assert_eq!(requests.load(Ordering::SeqCst), 2);
+    assert_eq!(connections.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn a_connection_reset_before_the_request_went_out_is_sent_again() {
+    // The client's runtime is a current-thread one that the test blocks while the server
+    // resets the connection, so the client learns of the reset only when it sends the
+    // next request: before a byte of it is written.
+    let (reset_tx, reset_rx) = std::sync::mpsc::channel::<()>();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let reset_rx = Arc::new(std::sync::Mutex::new(reset_rx));
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counted = requests.clone();
+    let (addr, connections) = frames::serve(vec![], move |mut conn| {
+        let (requests, reset_rx, done_tx) = (counted.clone(), reset_rx.clone(), done_tx.clone());
+        async move {
+            if conn.number > 1 {
+                return frames::answer_all(conn, requests).await;
+            }
+            let Some((stream, _)) = conn.next_request().await else {
+                return;
+            };
+            requests.fetch_add(1, Ordering::SeqCst);
+            conn.write(&frames::ok_answer(stream)).await;
+            let _ = tokio::task::spawn_blocking(move || reset_rx.lock().unwrap().recv()).await;
+            conn.reset();
+            let _ = done_tx.send(());
+        }
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = runtime.block_on(client_at(addr, RetryPolicy::never()));
+    runtime
+        .block_on(client.cancel_operation(op("first")))
+        .unwrap();
+
+    // The runtime does not run while the server resets connection 1.
+    reset_tx.send(()).unwrap();
+    done_rx.recv().unwrap();
+    std::thread::sleep(Duration::from_millis(50)); // the reset arrives (loopback)
+
+    runtime
+        .block_on(client.cancel_operation(op("second")))
+        .expect("sent again on a new connection");
+    assert_eq!(requests.load(Ordering::SeqCst), 2);
+    assert_eq!(connections.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_connection_closed_mid_request_is_unavailable_and_left_to_the_retry_policy() {
+    let (addr, requests, _) = first_connection_then_answers(|conn, _stream| {
+        // The request went out whole; the server may have acted on it.
+        Box::pin(conn.close())
+    });
+
+    let never = client_at(addr, RetryPolicy::never()).await;
+    let err = never.cancel_operation(op("x")).await.unwrap_err();
+    assert!(err.is_unavailable() && err.is_transport(), "{err:?}");
+    let shown = err.to_string();
+    assert_eq!(shown.lines().count(), 1, "{shown}");
+    assert!(shown.starts_with("unavailable: "), "{shown}");
+    assert_eq!(
+        requests.load(Ordering::SeqCst),
+        1,
+        "not sent again by itself"
+    );
+
+    // With retries, the policy sends it again (connection 2 answers).
+    let retrying = client_at(addr, support::exact_retries()).await;
+    retrying.cancel_operation(op("x")).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_transparent_resend_is_once_per_call_not_once_per_attempt() {
+    // Every connection's first stream is left unprocessed by a GOAWAY.
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counted = requests.clone();
+    let (addr, _) = frames::serve(vec![], move |mut conn| {
+        let requests = counted.clone();
+        async move {
+            if conn.next_request().await.is_some() {
+                requests.fetch_add(1, Ordering::SeqCst);
+                conn.write(&frames::goaway(0, frames::NO_ERROR)).await;
+                drain(conn).await;
+            }
+        }
+    });
+    let retry = RetryPolicy::builder()
+        .max_attempts(3)
+        .initial_backoff(Duration::from_millis(10))
+        .jitter(false)
+        .build()
+        .unwrap();
+    let client = client_at(addr, retry).await;
+
+    let err = client.get_operation(op("x")).await.unwrap_err();
+
+    // Attempt 1 and its resend, then attempts 2 and 3 on their own.
+    assert_eq!(requests.load(Ordering::SeqCst), 4);
+    assert!(err.is_unavailable(), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "unavailable: the server closed the connection before processing the request \
+             (GOAWAY NO_ERROR) in GetOperation for {:?}",
+            op("x")
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_dropped_at_any_point_leave_nothing_behind() {
+    const DROPPED: usize = 100_000;
+    const WORKERS: usize = 64;
+    // Each answer comes after up to 2 ms, its message in two pieces up to 2 ms apart: a
+    // call given up on may be waiting for its connection, sent, or reading its answer.
+    let (addr, seen) = h2_slow::serve(
+        h2_slow::Behaviour {
+            max_delay: Duration::from_millis(2),
+            ..Default::default()
+        },
+        1,
+    );
+    let client = client_at(addr, RetryPolicy::never()).await;
+    fastrand::seed(21);
+    let seeds: Vec<u64> = (0..WORKERS).map(|_| fastrand::u64(..)).collect();
+
+    let workers: Vec<_> = seeds
+        .into_iter()
+        .map(|seed| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let mut rng = fastrand::Rng::with_seed(seed);
+                for i in 0..DROPPED / WORKERS {
+                    let call = client.cancel_operation(op(&i.to_string()));
+                    match rng.u8(0..4) {
+                        // Polled once, then dropped: waiting for room or a connection,
+                        // or just sent.
+                        0 => drop(tokio::time::timeout(Duration::ZERO, call).await),
+                        // A `select!`-style timeout at a random point.
+                        1 => {
+                            let after = Duration::from_micros(rng.u64(0..3000));
+                            drop(tokio::time::timeout(after, call).await);
+                        }
+                        // An aborted task.
+                        2 => {
+                            let task = tokio::spawn(call);
+                            for _ in 0..rng.u8(0..4) {
+                                tokio::task::yield_now().await;
+                            }
+                            task.abort();
+                            let _ = task.await;
+                        }
+                        // Some run to the end.
+                        _ => drop(call.await),
+                    }
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.unwrap();
+    }
+
+    assert_eq!(
+        client.in_flight(),
+        Some(0),
+        "every dropped call gave its room back"
+    );
+    // 1,000 calls at once: the server answers none until all 1,000 have arrived, so they
+    // are answered only if none waits for room a dropped call kept.
+    seen.hold_until(1000);
+    let calls: Vec<_> = (0..1000)
+        .map(|i| tokio::spawn(client.cancel_operation(op(&format!("after-{i}")))))
+        .collect();
+    for call in calls {
+        tokio::time::timeout(Duration::from_secs(120), call)
+            .await
+            .expect("all 1,000 went out at once")
+            .unwrap()
+            .unwrap();
+    }
+    assert_eq!(client.in_flight(), Some(0));
+}
