@@ -581,7 +581,7 @@ impl OperationsClientBuilder {
             }
             None => AddCredentialsLayer::anonymous(),
         };
-        let checked = CheckResponses::new(service);
+        let checked = CheckResponses::new(service, self.max_response_size);
         let grpc = match &endpoint {
             Some((endpoint, _)) => Grpc::with_origin(auth.layer(checked), endpoint.origin()),
             None => Grpc::new(auth.layer(checked)),

@@ -262,6 +262,19 @@ fn classify(status: tonic::Status, deadline: Instant, timeout: Duration) -> Erro
         }
         source = err.source();
     }
+    // tonic's codec found that the message is not a valid protobuf of the reply's type: its
+    // status carries no source, and prost's words.
+    if !local
+        && status.code() == Code::Internal
+        && status
+            .message()
+            .starts_with("failed to decode Protobuf message")
+    {
+        return Error::decode(format!(
+            "the answer's message is not valid protobuf ({})",
+            status.message()
+        ));
+    }
     if local {
         // tonic's own deadline (from `grpc-timeout`) fires as CANCELLED.
         if Instant::now() >= deadline {

@@ -134,7 +134,7 @@ impl Error {
         let details = ErrorDetails::from_status_bytes(status.details());
         let info = StatusInfo {
             code: status.code(),
-            message: status.message().to_owned(),
+            message: one_line(status.message()),
             details,
         };
         Self::new(Kind::Status(Box::new(info))).with_source(status)
@@ -372,6 +372,24 @@ impl StdError for Error {
             .as_deref()
             .map(|e| e as &(dyn StdError + 'static))
     }
+}
+
+/// The longest server message an error shows, in characters.
+const MAX_MESSAGE_CHARS: usize = 1024;
+
+/// A server's message as part of one line: control characters (a `%0A` in `grpc-message`)
+/// become spaces, and a long one is cut short. The status itself, in `source()`, keeps it
+/// as sent.
+fn one_line(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(MAX_MESSAGE_CHARS + 3));
+    for (i, c) in message.chars().enumerate() {
+        if i == MAX_MESSAGE_CHARS {
+            out.push('…');
+            break;
+        }
+        out.push(if c.is_control() { ' ' } else { c });
+    }
+    out
 }
 
 /// A code as words for a sentence: `unavailable`, `deadline exceeded`.

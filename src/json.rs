@@ -134,6 +134,13 @@ impl TypeRegistry {
 
     fn known_any(&self, a: &Any) -> Option<Value> {
         self.pool.get_message_by_name(type_name(&a.type_url))?;
+        // Each `Any` inside is decoded again as the JSON is written, so an `Any` nested
+        // 50,000 deep in 2 MB took over 4 GiB: past the bound, the bytes are shown as they
+        // are.
+        let depth = nesting_depth(&a.value, MAX_NESTING);
+        if depth >= MAX_NESTING || a.value.len().saturating_mul(depth) > MAX_EXPANDED_BYTES {
+            return None;
+        }
         let any_type = self.pool.get_message_by_name("google.protobuf.Any")?;
         let message = DynamicMessage::decode(any_type, a.encode_to_vec().as_slice()).ok()?;
         serde_json::to_value(&message).ok()
@@ -193,6 +200,65 @@ fn add_new_files(pool: &mut DescriptorPool, bytes: &[u8]) -> Result<(), String> 
         .retain(|file| pool.get_file_by_name(file.name()).is_none());
     pool.add_file_descriptor_set(set)
         .map_err(|e| format!("bad descriptors: {e}"))
+}
+
+/// How deep messages may nest in an `Any` rendered as JSON: protobuf's own parsers stop
+/// at a recursion limit of 100.
+const MAX_NESTING: usize = 100;
+
+/// What rendering may decode again in all, about the value's size times its depth.
+const MAX_EXPANDED_BYTES: usize = 64 << 20;
+
+/// How deep `bytes` nest as a protobuf message, counting every length-delimited field
+/// whose payload parses as a message (a string may be counted as one: the count only
+/// bounds), up to `limit`. Reads each byte at most once per level, with no allocation.
+fn nesting_depth(bytes: &[u8], limit: usize) -> usize {
+    fn varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = *bytes.get(*at)?;
+            *at += 1;
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte < 0x80 {
+                return Some(value);
+            }
+        }
+        None
+    }
+    /// The depth of the fields in `bytes` if they parse as a message, else `None`.
+    fn message(bytes: &[u8], limit: usize) -> Option<usize> {
+        if limit == 0 {
+            return Some(0);
+        }
+        let mut at = 0;
+        let mut deepest = 0;
+        while at < bytes.len() {
+            let tag = varint(bytes, &mut at)?;
+            if tag >> 3 == 0 {
+                return None;
+            }
+            match tag & 7 {
+                0 => {
+                    varint(bytes, &mut at)?;
+                }
+                1 => at = at.checked_add(8).filter(|&end| end <= bytes.len())?,
+                5 => at = at.checked_add(4).filter(|&end| end <= bytes.len())?,
+                2 => {
+                    let len = usize::try_from(varint(bytes, &mut at)?).ok()?;
+                    let end = at.checked_add(len).filter(|&end| end <= bytes.len())?;
+                    let inner = message(&bytes[at..end], limit - 1).map_or(0, |d| d + 1);
+                    deepest = deepest.max(inner);
+                    if deepest >= limit {
+                        return Some(limit);
+                    }
+                    at = end;
+                }
+                _ => return None,
+            }
+        }
+        Some(deepest)
+    }
+    message(bytes, limit).unwrap_or(0)
 }
 
 fn raw_any(a: &Any) -> Value {

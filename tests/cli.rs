@@ -695,3 +695,68 @@ async fn wait_shows_the_metadata_as_it_changes_on_a_terminal_only() {
     assert_eq!(plain.code, 0);
     assert!(!plain.stdout.contains("progress: ") && !plain.stderr.contains("progress: "));
 }
+
+const ANY: &str = "type.googleapis.com/google.protobuf.Any";
+
+#[test]
+fn json_writes_out_an_any_nested_a_few_levels_deep() {
+    let json = longrunning_grpc::json::any(&support::nested_any(5));
+    let mut level = &json;
+    for _ in 0..5 {
+        assert_eq!(level["@type"], ANY);
+        level = &level["value"];
+    }
+    assert_eq!(
+        level["@type"],
+        "type.googleapis.com/google.protobuf.StringValue"
+    );
+    assert_eq!(level["value"], "x");
+}
+
+#[test]
+fn json_shows_an_any_nested_past_the_recursion_limit_as_its_bytes() {
+    let deep = support::nested_any(50_000);
+    assert!(deep.value.len() > 2_000_000, "{}", deep.value.len());
+
+    let json = longrunning_grpc::json::any(&deep);
+
+    assert_eq!(json["@type"], ANY);
+    let b64 = json["value"].as_str().expect("the bytes, as base64");
+    assert!(b64.len() > deep.value.len());
+    // Protobuf's recursion limit is 100: past it, bytes; well inside it, JSON.
+    assert!(longrunning_grpc::json::any(&support::nested_any(101))["value"].is_string());
+    assert!(longrunning_grpc::json::any(&support::nested_any(50))["value"].is_object());
+}
+
+#[tokio::test]
+async fn an_operation_whose_metadata_nests_50000_deep_prints_in_json_and_text() {
+    let emulator = Emulator::start().await.unwrap();
+    let name = support::op("deep");
+    emulator.insert(ScriptedOperation::new(&name).metadata(support::nested_any(50_000)));
+
+    let json = json_call(&emulator.endpoint(), &["get", &name]).await;
+    let doc = json.json();
+    assert_eq!(doc["metadata"]["@type"], ANY);
+    assert!(doc["metadata"]["value"].is_string());
+
+    let text = run(lro().args([
+        "--endpoint",
+        &emulator.endpoint(),
+        "--no-auth",
+        "get",
+        &name,
+    ]))
+    .await;
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(
+        text.stdout.len() < 2000,
+        "cut short: {} bytes",
+        text.stdout.len()
+    );
+    assert!(text.stdout.contains("running"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("--output json shows all"),
+        "{}",
+        text.stdout
+    );
+}

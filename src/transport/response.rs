@@ -10,6 +10,17 @@
 //!   `grpc-status-details-bin` that is not base64 is dropped (tonic 0.14 `expect`s it to
 //!   be), and a `grpc-message` whose bytes are not UTF-8 once percent-decoded is re-encoded
 //!   from its lossy text (tonic would replace the server's code with UNKNOWN).
+//! - Two `grpc-status` values are INTERNAL (grpc-go rejects them as malformed): tonic
+//!   would take the first, so `0` then `5` in duplicated trailers was a success.
+//! - The body is read as gRPC frames as it passes, since this client's calls are all
+//!   unary: a second message, a compressed flag (this client accepts no compression, so a
+//!   server may not compress: `doc/compression.md`), a flag that is neither 0 nor 1, a
+//!   length prefix over the size limit (RESOURCE_EXHAUSTED, `doc/statuscodes.md`), an
+//!   answer that ends inside a message, an OK with no message, and an answer that ends
+//!   without a `grpc-status` are each a status made here, in words, before tonic would
+//!   take it for the server's (`server returned INTERNAL: protocol error: …`) or miss it.
+//!   A `grpc-encoding` header is taken off the head so that tonic does not turn the
+//!   server's own status, in a trailers-only answer, into UNIMPLEMENTED.
 
 use std::fmt;
 use std::future::Future;
@@ -48,11 +59,13 @@ const GRPC_MESSAGE: &AsciiSet = &CONTROLS.add(b'%');
 #[derive(Clone, Debug)]
 pub(crate) struct CheckResponses<S> {
     inner: S,
+    /// The largest message accepted (`max_response_size`).
+    max_message: usize,
 }
 
 impl<S> CheckResponses<S> {
-    pub(crate) fn new(inner: S) -> Self {
-        Self { inner }
+    pub(crate) fn new(inner: S, max_message: usize) -> Self {
+        Self { inner, max_message }
     }
 }
 
@@ -69,6 +82,7 @@ impl<S: GrpcTransport> Service<http::Request<Body>> for CheckResponses<S> {
         Checking {
             inner: self.inner.call(request),
             excerpt: None,
+            max_message: self.max_message,
         }
     }
 }
@@ -80,6 +94,7 @@ pin_project_lite::pin_project! {
         inner: F,
         // Set once the head has shown the response is not gRPC.
         excerpt: Option<Excerpt<B>>,
+        max_message: usize,
     }
 }
 
@@ -105,8 +120,16 @@ where
             let response = ready!(this.inner.as_mut().poll(cx)).map_err(Into::into)?;
             if is_grpc(&response) {
                 let (mut head, body) = response.into_parts();
-                mend_status_headers(&mut head.headers);
-                return Poll::Ready(Ok(http::Response::from_parts(head, Checked { body })));
+                let encoding = head.headers.remove("grpc-encoding");
+                let trailers_only = head.headers.contains_key("grpc-status");
+                if trailers_only {
+                    check_status_headers(&mut head.headers)?;
+                }
+                let body = Checked {
+                    body,
+                    frames: Frames::new(*this.max_message, encoding, trailers_only),
+                };
+                return Poll::Ready(Ok(http::Response::from_parts(head, body)));
             }
             let (head, body) = response.into_parts();
             let content_type = head
@@ -228,6 +251,25 @@ impl fmt::Display for NotGrpc {
 
 impl std::error::Error for NotGrpc {}
 
+/// Checks the status headers of a trailers-only head or of trailers, and mends what tonic
+/// would misread; see the module docs.
+fn check_status_headers(headers: &mut HeaderMap) -> Result<(), BoxError> {
+    let mut statuses = headers.get_all("grpc-status").iter();
+    match (statuses.next(), statuses.next()) {
+        (None, _) => return Err(malformed("the answer ended without a grpc-status")),
+        (Some(_), Some(_)) => return Err(malformed("the server sent grpc-status twice")),
+        // One that is not a number is UNKNOWN, as tonic, grpc-java and C-core read it.
+        (Some(_), None) => {}
+    }
+    mend_status_headers(headers);
+    Ok(())
+}
+
+/// A status for an answer that breaks the gRPC protocol, found here: INTERNAL.
+fn malformed(what: &str) -> BoxError {
+    super::status::status(Code::Internal, what.to_owned(), false, None)
+}
+
 /// Mends the status headers of a response head or trailers; see the module docs.
 fn mend_status_headers(headers: &mut HeaderMap) {
     if let Some(details) = headers.get("grpc-status-details-bin")
@@ -254,35 +296,189 @@ fn mend_status_headers(headers: &mut HeaderMap) {
 }
 
 pin_project_lite::pin_project! {
-    /// A gRPC response body whose trailers are mended as they pass.
+    /// A gRPC response body read as frames as it passes, its trailers checked and mended.
     pub(crate) struct Checked<B> {
         #[pin]
         body: B,
+        frames: Frames,
     }
 }
 
-impl<B: http_body::Body<Data = Bytes>> http_body::Body for Checked<B> {
+/// Where the reading of a unary answer's gRPC frames stands.
+struct Frames {
+    max_message: usize,
+    /// The answer's `grpc-encoding`, taken off its head.
+    encoding: Option<HeaderValue>,
+    /// The head held the status: nothing more may come.
+    trailers_only: bool,
+    /// The bytes of a length prefix read so far.
+    prefix: [u8; 5],
+    prefix_len: usize,
+    /// The bytes of the current message still to come.
+    remaining: u64,
+    messages: u32,
+    trailers: bool,
+    /// Set once an error was returned: the body ends there.
+    failed: bool,
+}
+
+impl Frames {
+    fn new(max_message: usize, encoding: Option<HeaderValue>, trailers_only: bool) -> Self {
+        Self {
+            max_message,
+            encoding,
+            trailers_only,
+            prefix: [0; 5],
+            prefix_len: 0,
+            remaining: 0,
+            messages: 0,
+            trailers: false,
+            failed: false,
+        }
+    }
+
+    /// Reads a data frame's bytes.
+    fn data(&mut self, mut data: &[u8]) -> Result<(), BoxError> {
+        while !data.is_empty() {
+            if self.remaining > 0 {
+                let take = data
+                    .len()
+                    .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+                self.remaining -= take as u64;
+                data = &data[take..];
+                continue;
+            }
+            let take = data.len().min(5 - self.prefix_len);
+            self.prefix[self.prefix_len..self.prefix_len + take].copy_from_slice(&data[..take]);
+            self.prefix_len += take;
+            data = &data[take..];
+            if self.prefix_len == 5 {
+                self.prefix_len = 0;
+                self.message_starts()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A length prefix has been read whole.
+    fn message_starts(&mut self) -> Result<(), BoxError> {
+        let [flag, len @ ..] = self.prefix;
+        let len = u32::from_be_bytes(len);
+        self.messages += 1;
+        if self.trailers_only {
+            return Err(malformed(
+                "the server sent a message after a trailers-only answer",
+            ));
+        }
+        if self.messages > 1 {
+            return Err(malformed(&format!(
+                "the server sent {} messages for a unary call",
+                self.messages
+            )));
+        }
+        match (flag, &self.encoding) {
+            (0, _) => {}
+            (1, Some(encoding)) => {
+                let name = String::from_utf8_lossy(encoding.as_bytes()).into_owned();
+                return Err(malformed(&format!(
+                    "the server compressed its answer ({}), which this client did not offer \
+                     to accept",
+                    text_of(name.as_bytes())
+                )));
+            }
+            (1, None) => {
+                return Err(malformed(
+                    "the server sent a compressed message without a grpc-encoding",
+                ));
+            }
+            (flag, _) => {
+                return Err(malformed(&format!(
+                    "the server sent a message with compression flag {flag} (only 0 and 1 exist)"
+                )));
+            }
+        }
+        if len as usize > self.max_message {
+            return Err(super::status::status(
+                Code::ResourceExhausted,
+                format!(
+                    "the answer's message of {len} bytes is larger than the limit of {} bytes \
+                     (max_response_size)",
+                    self.max_message
+                ),
+                false,
+                None,
+            ));
+        }
+        self.remaining = u64::from(len);
+        Ok(())
+    }
+
+    /// The answer ended; `status` is its grpc-status, if it had one.
+    fn ended(&self, status: Option<&HeaderValue>) -> Result<(), BoxError> {
+        // A server's error stands on its own, whatever came before it.
+        let ok = status.is_none_or(|s| s.as_bytes() == b"0");
+        if !ok || self.trailers_only {
+            return Ok(());
+        }
+        if self.remaining > 0 || self.prefix_len > 0 {
+            return Err(malformed("the answer ended inside a message"));
+        }
+        if status.is_none() {
+            return Err(malformed("the answer ended without a grpc-status"));
+        }
+        if self.messages == 0 {
+            return Err(malformed("the server answered OK without a message"));
+        }
+        Ok(())
+    }
+}
+
+impl<B> http_body::Body for Checked<B>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
     type Data = Bytes;
-    type Error = B::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
-        let frame = ready!(self.project().body.poll_frame(cx));
-        Poll::Ready(frame.map(|frame| {
-            frame.map(|frame| match frame.into_trailers() {
-                Ok(mut trailers) => {
-                    mend_status_headers(&mut trailers);
-                    Frame::trailers(trailers)
-                }
-                Err(frame) => frame,
-            })
-        }))
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.project();
+        let frames = this.frames;
+        if frames.failed {
+            return Poll::Ready(None);
+        }
+        let polled = ready!(this.body.poll_frame(cx));
+        let checked = match polled {
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => frames.data(&data).map(|()| Some(Frame::data(data))),
+                Err(frame) => match frame.into_trailers() {
+                    Ok(mut trailers) => {
+                        frames.trailers = true;
+                        check_status_headers(&mut trailers)
+                            .and_then(|()| frames.ended(trailers.get("grpc-status")))
+                            .map(|()| Some(Frame::trailers(trailers)))
+                    }
+                    Err(frame) => Ok(Some(frame)),
+                },
+            },
+            Some(Err(e)) => Err(e.into()),
+            None if frames.trailers || frames.trailers_only => Ok(None),
+            None => frames.ended(None).map(|()| None),
+        };
+        Poll::Ready(match checked {
+            Ok(frame) => frame.map(Ok),
+            Err(e) => {
+                frames.failed = true;
+                Some(Err(e))
+            }
+        })
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        self.frames.failed || self.body.is_end_stream()
     }
 
     fn size_hint(&self) -> http_body::SizeHint {

@@ -14,7 +14,12 @@ use crate::error::BoxError;
 /// connection (closed, broken, refused by a GOAWAY) are UNAVAILABLE; a stream the server
 /// reset has the code its reason maps to (the gRPC HTTP/2 mapping, as tonic has it).
 pub(crate) fn h2_status(e: h2::Error) -> BoxError {
-    let code = if e.is_go_away() || e.is_io() {
+    // h2 itself ending the connection over what the server sent (a header block it cannot
+    // decode, a frame too large) is the server breaking the protocol, not the connection
+    // failing: the code of its reason, as for a reset.
+    let broken_by_server =
+        e.is_go_away() && e.is_library() && e.reason() != Some(h2::Reason::NO_ERROR);
+    let code = if (e.is_go_away() && !broken_by_server) || e.is_io() {
         Code::Unavailable
     } else {
         match e.reason() {
@@ -61,6 +66,12 @@ pub(crate) fn h2_cause(e: &h2::Error) -> String {
         if e.is_remote() {
             return format!(
                 "the server closed the connection before processing the request (GOAWAY {name})"
+            );
+        }
+        if e.is_library() && reason != h2::Reason::NO_ERROR {
+            return format!(
+                "the server broke the HTTP/2 protocol ({name}), so the client closed the \
+                 connection"
             );
         }
         return format!("{who} closed the connection (GOAWAY {name})");

@@ -103,3 +103,35 @@ where
         self.0.universe_domain().await
     }
 }
+
+/// A StringValue "x" inside `depth` Anys, encoded from the inside out in one pass (each
+/// level re-encoded in turn would copy it `depth` times): what a hostile server can send
+/// as an operation's metadata.
+pub fn nested_any(depth: usize) -> prost_types::Any {
+    use prost::Message;
+    const ANY: &str = "type.googleapis.com/google.protobuf.Any";
+    let mut inner = prost_types::Any {
+        type_url: "type.googleapis.com/google.protobuf.StringValue".into(),
+        value: "x".to_owned().encode_to_vec(),
+    }
+    .encode_to_vec();
+    let mut heads = Vec::with_capacity(depth);
+    let mut len = inner.len();
+    for _ in 1..depth {
+        let mut head = Vec::new();
+        prost::encoding::string::encode(1, &ANY.to_owned(), &mut head);
+        prost::encoding::encode_key(2, prost::encoding::WireType::LengthDelimited, &mut head);
+        prost::encoding::encode_varint(len as u64, &mut head);
+        len += head.len();
+        heads.push(head);
+    }
+    let mut value = Vec::with_capacity(len);
+    for head in heads.iter().rev() {
+        value.extend_from_slice(head);
+    }
+    value.append(&mut inner);
+    prost_types::Any {
+        type_url: ANY.into(),
+        value,
+    }
+}

@@ -24,7 +24,10 @@ pub fn state(op: &pb::Operation) -> String {
 pub fn operation_text(op: &pb::Operation) -> String {
     let mut out = format!("{}\n  state:    {}", op.name, state(op));
     if let Some(meta) = &op.metadata {
-        out.push_str(&format!("\n  metadata: {}", crate::types().any(meta)));
+        out.push_str(&format!(
+            "\n  metadata: {}",
+            short(&crate::types().any(meta))
+        ));
     }
     if let Some(Ok(response)) = op.result() {
         out.push_str(&format!("\n  response: {}", crate::types().any(response)));
@@ -75,4 +78,19 @@ fn create_time(op: &pb::Operation) -> Option<String> {
         .get("createTime")
         .or_else(|| fields.get("startTime"))?;
     time.as_str().map(str::to_owned)
+}
+
+/// The longest JSON the text output shows in a line, in characters.
+const MAX_SHOWN: usize = 400;
+
+/// `json` for a line of text: cut short past [`MAX_SHOWN`] characters (the JSON output
+/// has all of it).
+fn short(json: &serde_json::Value) -> String {
+    let text = json.to_string();
+    let count = text.chars().count();
+    if count <= MAX_SHOWN {
+        return text;
+    }
+    let cut: String = text.chars().take(MAX_SHOWN).collect();
+    format!("{cut}… ({count} characters; --output json shows all)")
 }
