@@ -283,9 +283,10 @@ fn classify(status: tonic::Status, deadline: Instant, timeout: Duration) -> Erro
         let cause = cause_of(&status);
         // A failure of someone else's transport with no code of its own is a connection
         // that failed.
-        let code = match status.code() {
-            Code::Unknown => Code::Unavailable,
-            code => code,
+        let code = match (cause.code, status.code()) {
+            (Some(code), _) => code,
+            (None, Code::Unknown) => Code::Unavailable,
+            (None, code) => code,
         };
         return Error::transport(code, cause.words, cause.permanent, cause.retry_at, status);
     }

@@ -168,11 +168,63 @@ fn follow_up(rng: &mut Rng) -> (Step, Option<Code>, String) {
     }
 }
 
-fn draw(rng: &mut Rng) -> Draw {
+/// The transports a user can choose.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Via {
+    /// The connections the builder opens: requests the server did not process are sent
+    /// again.
+    OwnConnections,
+    /// A tonic `Channel` handed to the builder, and one behind `build_with_service`:
+    /// hyper sends nothing again.
+    Channel,
+    Service,
+}
+
+const VIAS: [Via; 3] = [Via::OwnConnections, Via::Channel, Via::Service];
+
+fn draw(rng: &mut Rng, via: Via) -> Draw {
+    let resends = via == Via::OwnConnections;
     let mut deadline = LONG;
-    let family = rng.u8(0..32);
+    let family = rng.u8(0..34);
     let (label, conns, expect): (String, Vec<ConnScript>, Option<Code>) = match family {
-        0..=2 => ("valid".into(), one(vec![valid_answer()]), None),
+        0..=1 => ("valid".into(), one(vec![valid_answer()]), None),
+        2 => {
+            // gRPC's content-type variants.
+            let content_type = rng
+                .choice([
+                    "application/grpc+proto",
+                    "application/grpc; charset=utf-8",
+                    "application/grpc",
+                ])
+                .unwrap();
+            let step = write(move |id| {
+                let fields = [field(":status", "200"), field("content-type", content_type)];
+                let mut out = headers_frame(id, &fields, false);
+                out.extend(frames::data(
+                    id,
+                    &frames::grpc_message(0, &valid_message()),
+                    false,
+                ));
+                out.extend(headers_frame(id, &[field("grpc-status", "0")], true));
+                out
+            });
+            (format!("valid as {content_type}"), one(vec![step]), None)
+        }
+        32 | 33 => {
+            // grpc-status in headers that are not the end of the answer: a message and
+            // trailers follow. The headers' status is the answer (tonic, grpc-go).
+            let c = rng.u8(0..=16);
+            let step = answer(
+                vec![field("grpc-status", c.to_string())],
+                frames::grpc_message(0, &valid_message()),
+                Some(vec![field("grpc-status", "0")]),
+            );
+            (
+                format!("status {c} in headers, then a body"),
+                one(vec![step]),
+                (c != 0).then(|| code_of(c)),
+            )
+        }
         3 => {
             // HTTP statuses that are not gRPC, as a front end answers.
             let status = *rng
@@ -508,6 +560,8 @@ fn draw(rng: &mut Rng) -> Draw {
             if reason == frames::REFUSED_STREAM && after_headers {
                 // A refusal after an answer began is no promise that nothing was done.
                 (label, one(vec![reset]), Some(Code::Unavailable))
+            } else if reason == frames::REFUSED_STREAM && !resends {
+                (label, one(vec![reset]), Some(Code::Unavailable))
             } else if reason == frames::REFUSED_STREAM {
                 // Not processed: sent again at once on the same connection.
                 let (again, expect, what) = follow_up(rng);
@@ -522,6 +576,17 @@ fn draw(rng: &mut Rng) -> Draw {
         }
         22 => {
             // A GOAWAY that leaves the stream unprocessed: sent again on a new connection.
+            if !resends {
+                let goaway = write(|_| frames::goaway(0, frames::NO_ERROR));
+                let conns = one(vec![goaway, Step::CloseFin]);
+                return Draw {
+                    label: "goaway below the stream".into(),
+                    conns,
+                    expect: Some(Code::Unavailable),
+                    deadline,
+                    found_here: false,
+                };
+            }
             let (again, expect, what) = follow_up(rng);
             let goaway = write(|_| frames::goaway(0, frames::NO_ERROR));
             let conns = vec![
@@ -758,6 +823,39 @@ fn serve(scripts: Vec<ConnScript>) -> std::net::SocketAddr {
     addr
 }
 
+/// One GetOperation over a new client (so a new connection) through `via`.
+async fn get(
+    via: Via,
+    addr: std::net::SocketAddr,
+    deadline: Duration,
+) -> Result<pb::Operation, longrunning_grpc::Error> {
+    let builder = support::builder_at(addr)
+        .retry_policy(RetryPolicy::never())
+        .timeout(deadline);
+    let channel = || {
+        tonic::transport::Channel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect_lazy()
+    };
+    match via {
+        Via::OwnConnections => builder.build().await?.get_operation(op("x")).await,
+        Via::Channel => {
+            builder
+                .channel(channel())
+                .build()
+                .await?
+                .get_operation(op("x"))
+                .await
+        }
+        Via::Service => {
+            builder
+                .build_with_service(channel())?
+                .get_operation(op("x"))
+                .await
+        }
+    }
+}
+
 /// What a readable one-line message must not hold.
 const DEBUG_TEXT: [&str; 10] = [
     "Error {",
@@ -783,20 +881,32 @@ async fn every_hostile_answer_ends_in_time_with_one_readable_line_and_the_specif
         .and_then(|s| s.parse().ok())
         .unwrap_or(2000);
     let mut rng = Rng::with_seed(seed);
-    let draws: Vec<Draw> = (0..count).map(|_| draw(&mut rng)).collect();
-    let addr = serve(draws.iter().flat_map(|d| d.conns.clone()).collect());
+    // Draw i goes over transport i % 3, each with a server of its own whose connections
+    // take the scripts of its draws in order.
+    let draws: Vec<(Via, Draw)> = (0..count)
+        .map(|i| {
+            let via = VIAS[i % VIAS.len()];
+            (via, draw(&mut rng, via))
+        })
+        .collect();
+    let servers: Vec<(Via, std::net::SocketAddr)> = VIAS
+        .iter()
+        .map(|&via| {
+            let scripts = draws
+                .iter()
+                .filter(|(v, _)| *v == via)
+                .flat_map(|(_, d)| d.conns.clone())
+                .collect();
+            (via, serve(scripts))
+        })
+        .collect();
 
     let mut failures = Vec::new();
-    for (i, draw) in draws.iter().enumerate() {
-        let client = support::builder_at(addr)
-            .retry_policy(RetryPolicy::never())
-            .timeout(draw.deadline)
-            .build()
-            .await
-            .unwrap();
+    for (i, (via, draw)) in draws.iter().enumerate() {
+        let addr = servers.iter().find(|(v, _)| v == via).unwrap().1;
         let outcome = tokio::time::timeout(
             draw.deadline + Duration::from_secs(2),
-            client.get_operation(op("x")),
+            get(*via, addr, draw.deadline),
         )
         .await;
         let problem = match (outcome, draw.expect) {
@@ -823,10 +933,8 @@ async fn every_hostile_answer_ends_in_time_with_one_readable_line_and_the_specif
             }
         };
         if let Some(problem) = problem {
-            failures.push(format!("draw {i} ({}): {problem}", draw.label));
+            failures.push(format!("draw {i} ({}, {via:?}): {problem}", draw.label));
         }
-        // The next draw's connections must be the next scripts: this client's are done.
-        drop(client);
     }
     assert!(
         failures.is_empty(),

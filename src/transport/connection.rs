@@ -13,6 +13,11 @@
 //! Instead, when a call's deadline passes on a connection that has received nothing since
 //! the call went out, the connection is pinged once, and retired (with the calls still on
 //! it) if no ack comes within [`STALL_PING_TIMEOUT`]; the next call opens a new one.
+//!
+//! A request the server never processed is handed back to the pool to be sent again
+//! ([`SendFailed::Unsent`], [`unprocessed`]). h2 tells most of these apart by itself; the
+//! one it does not is a connection that failed before the request's bytes went out, which
+//! the count of bytes written ([`Health::written`]) tells.
 
 use std::future::Future;
 use std::pin::Pin;

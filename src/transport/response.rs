@@ -121,13 +121,17 @@ where
             if is_grpc(&response) {
                 let (mut head, body) = response.into_parts();
                 let encoding = head.headers.remove("grpc-encoding");
-                let trailers_only = head.headers.contains_key("grpc-status");
-                if trailers_only {
+                let status_in_head = head.headers.contains_key("grpc-status");
+                if status_in_head {
                     check_status_headers(&mut head.headers)?;
                 }
+                // Trailers-only: the status came with the end of the stream. (A status in
+                // headers that go on is tonic's to read: a non-OK one ends the call.)
+                let trailers_only = status_in_head && body.is_end_stream();
+                let head_status = head.headers.get("grpc-status").cloned();
                 let body = Checked {
                     body,
-                    frames: Frames::new(*this.max_message, encoding, trailers_only),
+                    frames: Frames::new(*this.max_message, encoding, head_status, trailers_only),
                 };
                 return Poll::Ready(Ok(http::Response::from_parts(head, body)));
             }
@@ -309,7 +313,9 @@ struct Frames {
     max_message: usize,
     /// The answer's `grpc-encoding`, taken off its head.
     encoding: Option<HeaderValue>,
-    /// The head held the status: nothing more may come.
+    /// The status the head held, if it held one.
+    head_status: Option<HeaderValue>,
+    /// The head held the status and ended the stream: nothing more may come.
     trailers_only: bool,
     /// The bytes of a length prefix read so far.
     prefix: [u8; 5],
@@ -323,10 +329,16 @@ struct Frames {
 }
 
 impl Frames {
-    fn new(max_message: usize, encoding: Option<HeaderValue>, trailers_only: bool) -> Self {
+    fn new(
+        max_message: usize,
+        encoding: Option<HeaderValue>,
+        head_status: Option<HeaderValue>,
+        trailers_only: bool,
+    ) -> Self {
         Self {
             max_message,
             encoding,
+            head_status,
             trailers_only,
             prefix: [0; 5],
             prefix_len: 0,
@@ -417,7 +429,7 @@ impl Frames {
     fn ended(&self, status: Option<&HeaderValue>) -> Result<(), BoxError> {
         // A server's error stands on its own, whatever came before it.
         let ok = status.is_none_or(|s| s.as_bytes() == b"0");
-        if !ok || self.trailers_only {
+        if !ok {
             return Ok(());
         }
         if self.remaining > 0 || self.prefix_len > 0 {
@@ -465,8 +477,8 @@ where
                 },
             },
             Some(Err(e)) => Err(e.into()),
-            None if frames.trailers || frames.trailers_only => Ok(None),
-            None => frames.ended(None).map(|()| None),
+            None if frames.trailers => Ok(None),
+            None => frames.ended(frames.head_status.as_ref()).map(|()| None),
         };
         Poll::Ready(match checked {
             Ok(frame) => frame.map(Ok),

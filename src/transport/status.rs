@@ -14,12 +14,20 @@ use crate::error::BoxError;
 /// connection (closed, broken, refused by a GOAWAY) are UNAVAILABLE; a stream the server
 /// reset has the code its reason maps to (the gRPC HTTP/2 mapping, as tonic has it).
 pub(crate) fn h2_status(e: h2::Error) -> BoxError {
+    let code = h2_code(&e);
+    let message = h2_cause(&e);
+    status(code, message, false, Some(Arc::new(e)))
+}
+
+/// The code gRPC gives an h2 error (see [`h2_status`]); also for h2 errors that reach us
+/// through a tonic `Channel`, which tonic maps otherwise (a GOAWAY as INTERNAL).
+pub(crate) fn h2_code(e: &h2::Error) -> Code {
     // h2 itself ending the connection over what the server sent (a header block it cannot
     // decode, a frame too large) is the server breaking the protocol, not the connection
     // failing: the code of its reason, as for a reset.
     let broken_by_server =
         e.is_go_away() && e.is_library() && e.reason() != Some(h2::Reason::NO_ERROR);
-    let code = if (e.is_go_away() && !broken_by_server) || e.is_io() {
+    if (e.is_go_away() && !broken_by_server) || e.is_io() {
         Code::Unavailable
     } else {
         match e.reason() {
@@ -32,9 +40,7 @@ pub(crate) fn h2_status(e: h2::Error) -> BoxError {
             // header, say), which is this crate's fault, not the connection's.
             None => Code::Internal,
         }
-    };
-    let message = h2_cause(&e);
-    status(code, message, false, Some(Arc::new(e)))
+    }
 }
 
 /// A request the server never processed, which could not be sent again: UNAVAILABLE,
@@ -179,14 +185,26 @@ pub(crate) fn cause_of(status: &tonic::Status) -> Cause {
             words: status.message().to_owned(),
             permanent: local.permanent,
             retry_at: local.retry_at,
+            code: None,
         };
+    }
+    // An h2 error somewhere in the chain (a tonic `Channel`'s): its words and code, as the
+    // builder's own connections give them.
+    let mut walk = source;
+    while let Some(err) = walk {
+        if let Some(h2) = err.downcast_ref::<h2::Error>() {
+            return Cause {
+                words: h2_cause(h2),
+                permanent: false,
+                retry_at: None,
+                code: Some(h2_code(h2)),
+            };
+        }
+        walk = err.source();
     }
     let mut cause = status.message().to_owned();
     while let Some(err) = source {
-        let words = match err.downcast_ref::<h2::Error>() {
-            Some(h2) => h2_cause(h2),
-            None => err.to_string(),
-        };
+        let words = err.to_string();
         if !words.is_empty() && !cause.contains(&words) {
             if !cause.is_empty() {
                 cause.push_str(": ");
@@ -202,6 +220,7 @@ pub(crate) fn cause_of(status: &tonic::Status) -> Cause {
         words: cause,
         permanent: false,
         retry_at: None,
+        code: None,
     }
 }
 
@@ -210,4 +229,7 @@ pub(crate) struct Cause {
     pub(crate) words: String,
     pub(crate) permanent: bool,
     pub(crate) retry_at: Option<Instant>,
+    /// The code the failure has, where it is not the status's own (an h2 error under a
+    /// tonic `Channel`'s status).
+    pub(crate) code: Option<Code>,
 }
