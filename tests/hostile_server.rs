@@ -55,6 +55,10 @@ struct Draw {
     /// The failure is one the client finds (a broken protocol), not a status the server
     /// sent: its words must not say "server returned".
     found_here: bool,
+    /// A second code the call may end with: hyper (under a tonic `Channel`) sends a body
+    /// from a task of its own, so an answer that comes, with a close, before the body went
+    /// out can be lost to the close.
+    also: Option<Code>,
 }
 
 const LONG: Duration = Duration::from_secs(10);
@@ -400,24 +404,35 @@ fn draw(rng: &mut Rng, via: Via) -> Draw {
         }
         12 => {
             let c = rng.u8(1..=16);
-            let message: Vec<u8> = match rng.u8(0..7) {
+            let which = rng.u8(0..8);
+            let message: Vec<u8> = match which {
                 0 => b"bad %zz escape".to_vec(),
                 1 => b"trailing %".to_vec(),
                 2 => b"%FF%FE not utf-8".to_vec(),
                 3 => vec![b'r', b'a', b'w', 0xff, 0xfe, b'!'],
                 4 => b"line%0Abreak%0D%0Ahere".to_vec(),
                 5 => vec![b'm'; 8 * 1024],
+                6 => vec![b'm'; 64 * 1024],
                 _ => b"tab%09and%00nul".to_vec(),
             };
+            // 64 KiB is past the header list the client accepts (16 KiB): h2 refuses the
+            // block, the server's status never arrives (INTERNAL, as for any header list
+            // too large).
+            let expect = if which == 6 {
+                Code::Internal
+            } else {
+                code_of(c)
+            };
             let shown = String::from_utf8_lossy(&message[..message.len().min(24)]).into_owned();
+            let message_len = message.len();
             let step = trailers_only(vec![
                 field("grpc-status", c.to_string()),
                 field("grpc-message", message),
             ]);
             (
-                format!("message {shown:?}"),
+                format!("message {shown:?} ({} bytes)", message_len),
                 one(vec![step]),
-                Some(code_of(c)),
+                Some(expect),
             )
         }
         13 => {
@@ -585,6 +600,7 @@ fn draw(rng: &mut Rng, via: Via) -> Draw {
                     expect: Some(Code::Unavailable),
                     deadline,
                     found_here: false,
+                    also: None,
                 };
             }
             let (again, expect, what) = follow_up(rng);
@@ -790,6 +806,7 @@ fn draw(rng: &mut Rng, via: Via) -> Draw {
         expect,
         deadline,
         found_here,
+        also: (family == 23 && !resends).then_some(Code::Unavailable),
     }
 }
 
@@ -915,7 +932,7 @@ async fn every_hostile_answer_ends_in_time_with_one_readable_line_and_the_specif
             (Ok(Ok(_)), Some(code)) => Some(format!("succeeded; expected {code:?}")),
             (Ok(Err(e)), expect) => {
                 let shown = e.to_string();
-                if expect != Some(e.code()) {
+                if expect != Some(e.code()) && draw.also != Some(e.code()) {
                     Some(format!("{:?} ({shown}); expected {expect:?}", e.code()))
                 } else if shown.contains('\n') || shown.contains('\r') {
                     Some(format!("more than one line: {shown:?}"))
