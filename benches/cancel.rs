@@ -1,6 +1,6 @@
 //! Cancel throughput, latency and memory: the raw generated tonic client over a tonic
-//! `Channel` beside `OperationsClient` (anonymous and static-token credentials, and the same
-//! pool over hyper's HTTP/2 client connection), against one local server in a separate
+//! `Channel` beside `OperationsClient` (anonymous and static-token credentials), against one
+//! local server in a separate
 //! process, in plaintext and over TLS; then a 1,000,000-call soak, a pool of connections
 //! under a 100-stream cap, and the cost of polling 1,000 operations.
 //!
@@ -90,22 +90,18 @@ enum Kind {
     RawHeadersToken,
     Anonymous,
     Token,
-    /// `OperationsClient` (anonymous) with the same pool over hyper's client connection
-    /// instead of h2 directly: the connection layer's alternative.
-    Hyper,
 }
 
 impl Kind {
-    const ALL: [Kind; 6] = [
+    const ALL: [Kind; 5] = [
         Kind::Raw,
         Kind::RawHeaders,
         Kind::RawHeadersToken,
         Kind::Anonymous,
         Kind::Token,
-        Kind::Hyper,
     ];
     /// The kinds measured again over TLS.
-    const TLS: [Kind; 4] = [Kind::Raw, Kind::Anonymous, Kind::Token, Kind::Hyper];
+    const TLS: [Kind; 3] = [Kind::Raw, Kind::Anonymous, Kind::Token];
 
     fn label(self) -> &'static str {
         match self {
@@ -114,7 +110,6 @@ impl Kind {
             Kind::RawHeadersToken => "raw stub + headers, deadline, token",
             Kind::Anonymous => "OperationsClient (anonymous)",
             Kind::Token => "OperationsClient (token provider)",
-            Kind::Hyper => "OperationsClient (anon., hyper conn)",
         }
     }
 
@@ -125,7 +120,6 @@ impl Kind {
             Kind::RawHeadersToken => "raw-headers-token",
             Kind::Anonymous => "anonymous",
             Kind::Token => "token",
-            Kind::Hyper => "hyper",
         }
     }
 
@@ -135,7 +129,6 @@ impl Kind {
             "raw-headers" => Kind::RawHeaders,
             "raw-headers-token" => Kind::RawHeadersToken,
             "anonymous" => Kind::Anonymous,
-            "hyper" => Kind::Hyper,
             _ => Kind::Token,
         }
     }
@@ -164,11 +157,10 @@ impl Client {
                 }
                 Client::Raw(RawClient::new(endpoint.connect_lazy()), kind)
             }
-            Kind::Anonymous | Kind::Token | Kind::Hyper => {
+            Kind::Anonymous | Kind::Token => {
                 let mut builder = OperationsClient::builder()
                     .endpoint(url)
                     .connections(connections)
-                    .http2_via_hyper(kind == Kind::Hyper)
                     .timeout(Duration::from_secs(60));
                 if let Some(ca) = ca {
                     builder = builder.ca_certificate(ca);

@@ -68,7 +68,6 @@ pub struct OperationsClientBuilder {
     tcp_keepalive: Option<Duration>,
     resolve: HashMap<String, Vec<SocketAddr>>,
     proxy: ProxySetting,
-    via_hyper: bool,
 }
 
 impl fmt::Debug for OperationsClientBuilder {
@@ -116,7 +115,6 @@ impl Default for OperationsClientBuilder {
             tcp_keepalive: None,
             resolve: HashMap::new(),
             proxy: ProxySetting::FromEnv,
-            via_hyper: false,
         }
     }
 }
@@ -444,14 +442,6 @@ impl OperationsClientBuilder {
         self
     }
 
-    /// Drives HTTP/2 through hyper's client connection instead of h2 directly. Only for
-    /// the benchmark, which measures the two side by side; no health checks or resends.
-    #[doc(hidden)]
-    pub fn http2_via_hyper(mut self, via_hyper: bool) -> Self {
-        self.via_hyper = via_hyper;
-        self
-    }
-
     /// Builds the client. Connections are opened lazily, on the first call; here only
     /// Application Default Credentials may do I/O (they start fetching a token), and the
     /// `native-roots` feature reads the system's root certificates.
@@ -494,7 +484,6 @@ impl OperationsClientBuilder {
                     tcp_keepalive: self.tcp_keepalive,
                     resolve: Arc::new(std::mem::take(&mut self.resolve)),
                     proxy: choose_proxy(&self.proxy, &endpoint, |name| std::env::var(name).ok())?,
-                    via_hyper: self.via_hyper,
                     #[cfg(test)]
                     first_stream_id: None,
                     #[cfg(test)]

@@ -94,9 +94,6 @@ pub(crate) struct Settings {
     pub(crate) resolve: Arc<HashMap<String, Vec<SocketAddr>>>,
     /// The HTTP CONNECT proxy connections go through, if any.
     pub(crate) proxy: Option<Proxy>,
-    /// HTTP/2 through hyper's client connection instead of h2 directly: for the
-    /// benchmark's comparison of the two.
-    pub(crate) via_hyper: bool,
     /// The first stream id of each connection (tests use up the ids).
     #[cfg(test)]
     pub(crate) first_stream_id: Option<u32>,
@@ -247,9 +244,6 @@ impl Connector {
             }
         };
         let Some((tls, name)) = &self.tls else {
-            if self.settings.via_hyper {
-                return super::via_hyper::http2(stream).await;
-            }
             return http2(stream, &self.settings).await;
         };
         let stream = tls
@@ -264,9 +258,6 @@ impl Connector {
                 ),
                 None,
             ));
-        }
-        if self.settings.via_hyper {
-            return super::via_hyper::http2(stream).await;
         }
         http2(stream, &self.settings).await
     }

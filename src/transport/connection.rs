@@ -53,45 +53,10 @@ const INITIAL_MAX_SEND_STREAMS: usize = 100;
 /// One HTTP/2 connection: the handle requests are sent on, and its health.
 #[derive(Clone)]
 pub(super) struct Conn {
-    send: Sender,
+    send: SendRequest<Bytes>,
     health: Arc<Health>,
     #[cfg(test)]
     pause_after_headers: Arc<AtomicBool>,
-}
-
-impl Conn {
-    /// A connection over hyper's handle, whose health is only whether it has closed.
-    pub(super) fn over_hyper(send: hyper::client::conn::http2::SendRequest<Body>) -> Self {
-        Self {
-            send: Sender::Hyper(send),
-            health: Arc::new(Health {
-                closed: AtomicBool::new(false),
-                reads: Arc::new(AtomicU64::new(0)),
-                written: Arc::new(AtomicU64::new(0)),
-                spoke: Arc::new(tokio::sync::Notify::new()),
-                in_flight: AtomicUsize::new(0),
-                checking: AtomicBool::new(false),
-                ping: tokio::sync::Mutex::new(None),
-                task: Mutex::new(None),
-                ended: Mutex::new(None),
-            }),
-            #[cfg(test)]
-            pause_after_headers: Default::default(),
-        }
-    }
-
-    /// Marks the connection closed: the next call connects anew.
-    pub(super) fn mark_closed(&self) {
-        self.health.closed.store(true, Ordering::Release);
-    }
-}
-
-/// The handle requests go out on: h2's own, or hyper's client connection over h2 (kept
-/// only so the benchmark can measure the two side by side; see the transport's docs).
-#[derive(Clone)]
-pub(super) enum Sender {
-    H2(SendRequest<Bytes>),
-    Hyper(hyper::client::conn::http2::SendRequest<Body>),
 }
 
 /// What the calls on a connection and its task know of it.
@@ -278,10 +243,7 @@ pub(super) async fn send_on(
     request: http::Request<Body>,
     permit: Option<OwnedSemaphorePermit>,
 ) -> Result<http::Response<Body>, SendFailed> {
-    let mut send = match &conn.send {
-        Sender::H2(send) => send.clone(),
-        Sender::Hyper(send) => return super::via_hyper::send_on(conn, send.clone(), request).await,
-    };
+    let mut send = conn.send.clone();
     // Fails only if the connection has ended (h2 then refuses every new stream).
     if let Err(e) = std::future::poll_fn(|cx| send.poll_ready(cx)).await {
         return Err(SendFailed::Unsent(Box::new(request), conn.failed(e)));
@@ -741,7 +703,7 @@ where
         spoke.await;
     }
     Ok(Conn {
-        send: Sender::H2(send),
+        send,
         health,
         #[cfg(test)]
         pause_after_headers: settings.pause_after_headers.clone(),
