@@ -173,7 +173,7 @@ impl Client {
                 } else {
                     builder.anonymous()
                 };
-                Client::Wrapped(builder.build().await.unwrap())
+                Client::Wrapped(builder.build().unwrap())
             }
         }
     }
@@ -1077,7 +1077,6 @@ fn wait_all_cost(rt: &tokio::runtime::Runtime, ops: usize) {
                 .polling_policy(policy.clone())
                 .timeout(Duration::from_secs(60))
                 .build()
-                .await
                 .unwrap();
             // One call first, so the connection's buffers are not counted per operation.
             let _ = client
@@ -1156,7 +1155,6 @@ fn polling_cost(rt: &tokio::runtime::Runtime, ops: usize, after: u64) {
             .endpoint(&url)
             .anonymous()
             .build()
-            .await
             .unwrap();
         let waits: Vec<_> =
             (0..ops)

@@ -75,7 +75,7 @@ fn main() {
                 if let Some(ca) = &ca {
                     builder = builder.ca_certificate(ca);
                 }
-                let client = builder.build().await.unwrap();
+                let client = builder.build().unwrap();
                 let (errors, rate, first) = run(calls, move || {
                     let client = client.clone();
                     async move {
@@ -126,7 +126,6 @@ fn main() {
                 .anonymous()
                 .retry_policy(policy)
                 .build()
-                .await
                 .unwrap();
             let (errors, rate, first) = run(n, move || {
                 let client = client.clone();
@@ -172,7 +171,6 @@ fn main() {
             .anonymous()
             .retry_policy(RetryPolicy::never())
             .build()
-            .await
             .unwrap();
         let started = Instant::now();
         let tenth = dropped(&client, calls / 10, 1).await;

@@ -16,8 +16,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let client = OperationsClient::builder()
         .endpoint(emulator.endpoint())
         .anonymous()
-        .build()
-        .await?;
+        .build()?;
 
     // Step by step: a successful cancel only means "requested"...
     client.cancel_operation(name).await?;

@@ -28,8 +28,7 @@ async fn scenario() -> Result<(), Box<dyn std::error::Error>> {
     let client = OperationsClient::builder()
         .endpoint(emulator.endpoint())
         .access_token("test-token")
-        .build()
-        .await?;
+        .build()?;
 
     assert!(stop_job(&client, name).await?);
     // The first cancel met the injected fault and was retried.

@@ -41,8 +41,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .initial_delay(Duration::from_millis(50))
                 .build()?,
         )
-        .build()
-        .await?;
+        .build()?;
 
     // One `longrunning.wait` span holding two `GetOperation` client spans.
     client.operation::<Empty, Any>(name).until_done().await?;

@@ -22,8 +22,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let operations = OperationsClient::builder()
         .channel(channel.clone())
         .anonymous()
-        .build()
-        .await?;
+        .build()?;
     let mut other = RawClient::new(channel);
 
     operations.cancel_operation(name).await?;

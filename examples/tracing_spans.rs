@@ -23,8 +23,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let client = OperationsClient::builder()
         .endpoint(emulator.endpoint())
         .anonymous()
-        .build()
-        .await?;
+        .build()?;
     client.get_operation(name).await?; // one retry, then success
     let _ = client
         .delete_operation("projects/example/locations/global/operations/missing")

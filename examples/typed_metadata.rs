@@ -46,8 +46,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let client = OperationsClient::builder()
         .endpoint(emulator.endpoint())
         .anonymous()
-        .build()
-        .await?;
+        .build()?;
 
     let op = client.get_operation(name).await?;
     let meta: Option<BuildMetadata> = op.metadata_as()?;

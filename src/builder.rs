@@ -442,14 +442,15 @@ impl OperationsClientBuilder {
         self
     }
 
-    /// Builds the client. Connections are opened lazily, on the first call; here only
-    /// Application Default Credentials may do I/O (they start fetching a token), and the
+    /// Builds the client. Synchronous: connections are opened lazily, on the first call;
+    /// here only Application Default Credentials may do I/O (they start fetching a token
+    /// in the background, so with them `build` must run inside a tokio runtime), and the
     /// `native-roots` feature reads the system's root certificates.
     ///
     /// Fails on a malformed endpoint or header value, on credentials that would be sent over
     /// plaintext to a host that is not loopback, on a `ca_certificate` that is not PEM, or on
     /// an `https://` endpoint with no trusted root at all (no roots feature, no CA given).
-    pub async fn build(mut self) -> Result<OperationsClient, Error> {
+    pub fn build(mut self) -> Result<OperationsClient, Error> {
         let user_agent = self.user_agent_header()?;
         if self.channel.is_none() {
             self.use_emulator_host(|name| std::env::var(name).ok())?;

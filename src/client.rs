@@ -144,7 +144,7 @@ impl<T: GrpcTransport> OperationsClient<T> {
     /// # async fn run() -> Result<(), longrunning_grpc::Error> {
     /// use longrunning_grpc::OperationsClient;
     ///
-    /// let client = OperationsClient::builder().build().await?;
+    /// let client = OperationsClient::builder().build()?;
     /// client.cancel_operation("projects/p/locations/global/operations/op-1").await?;
     /// # Ok(()) }
     /// ```
@@ -163,7 +163,7 @@ impl<T: GrpcTransport> OperationsClient<T> {
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let emulator = Emulator::start().await?;
     /// # emulator.insert(ScriptedOperation::new("projects/p/locations/l/operations/op-1"));
-    /// # let client = OperationsClient::builder().endpoint(emulator.endpoint()).anonymous().build().await?;
+    /// # let client = OperationsClient::builder().endpoint(emulator.endpoint()).anonymous().build()?;
     /// let op = client.get_operation("projects/p/locations/l/operations/op-1").await?;
     /// if op.is_done() {
     ///     println!("finished: cancelled = {}", op.is_cancelled());
@@ -233,7 +233,7 @@ impl<T: GrpcTransport> OperationsClient<T> {
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let emulator = Emulator::start().await?;
     /// # for i in 0..5 { emulator.insert(ScriptedOperation::new(format!("projects/p/locations/l/operations/op-{i}"))); }
-    /// # let client = OperationsClient::builder().endpoint(emulator.endpoint()).anonymous().build().await?;
+    /// # let client = OperationsClient::builder().endpoint(emulator.endpoint()).anonymous().build()?;
     /// let running: Vec<_> = client
     ///     .list_operations("projects/p/locations/l")
     ///     .filter("done=false")

@@ -19,10 +19,31 @@ pub(crate) type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 /// `google.rpc` error details are in [`Error::details`]; the underlying error is reachable
 /// through [`std::error::Error::source`].
 ///
+/// Two kinds of predicate, each with one meaning. Those named after a code hold exactly
+/// when [`Error::code`] is that code, whatever found the failure: `is_invalid_argument`,
+/// `is_not_found`, `is_permission_denied`, `is_unimplemented`, `is_unavailable` and
+/// `is_timeout` (`DEADLINE_EXCEEDED`). The others say where it came from, and exactly one
+/// of them holds for every error:
+///
+/// | failure | origin predicate | `code()` |
+/// |---|---|---|
+/// | a bad name or page token, refused before sending | `is_invalid_input` | `INVALID_ARGUMENT` |
+/// | a builder setting that cannot work | `is_config` | `INVALID_ARGUMENT` |
+/// | credentials that produced no headers | `is_credentials` | `UNAUTHENTICATED` |
+/// | a connection that failed or ended, a reset stream, a broken answer | `is_transport` (and `is_permanent` when trying again cannot help) | the code gRPC gives it, mostly `UNAVAILABLE` or `INTERNAL` |
+/// | the call's deadline | `is_deadline` | `DEADLINE_EXCEEDED` |
+/// | a wait's polling deadline, the operation still running | `is_polling_deadline` | `DEADLINE_EXCEEDED` |
+/// | a status the server sent (an HTTP error page included) | `is_status` | the server's |
+/// | an answer that is not the type asked for, or not protobuf | `is_decode` | `INTERNAL` |
+/// | the operation finished with an error | `is_operation_failed` | the operation's |
+///
+/// So `err.is_status() && err.is_not_found()` is the server saying the operation does not
+/// exist, and `err.is_not_found()` alone any error whose code is `NOT_FOUND`.
+///
 /// ```
 /// # use longrunning_grpc::validate_name;
 /// let err = validate_name("").unwrap_err();
-/// assert!(err.is_invalid_argument());
+/// assert!(err.is_invalid_input() && err.is_invalid_argument());
 /// assert_eq!(err.code(), tonic::Code::InvalidArgument);
 /// ```
 pub struct Error {
@@ -221,8 +242,16 @@ impl Error {
         self.inner.method
     }
 
-    /// The input was invalid (a bad name, a bad page token, …); nothing was sent.
+    /// The code is `INVALID_ARGUMENT`: input refused here before anything was sent
+    /// ([`is_invalid_input`](Self::is_invalid_input)), a builder setting that cannot work
+    /// ([`is_config`](Self::is_config)), or the server's status.
     pub fn is_invalid_argument(&self) -> bool {
+        self.code() == Code::InvalidArgument
+    }
+
+    /// The input was invalid (a bad name, a bad page token, …) and refused before anything
+    /// was sent.
+    pub fn is_invalid_input(&self) -> bool {
         matches!(self.inner.kind, Kind::InvalidArgument(_))
     }
 
@@ -257,9 +286,16 @@ impl Error {
         matches!(&self.inner.kind, Kind::Transport(t) if t.permanent)
     }
 
-    /// The call's deadline passed (locally, or the server said `DEADLINE_EXCEEDED`).
+    /// The code is `DEADLINE_EXCEEDED`: the call's deadline passed here
+    /// ([`is_deadline`](Self::is_deadline)), a wait's ([`is_polling_deadline`](Self::is_polling_deadline)),
+    /// or the server said so.
     pub fn is_timeout(&self) -> bool {
         self.code() == Code::DeadlineExceeded
+    }
+
+    /// The call's own deadline passed here, before an answer came.
+    pub fn is_deadline(&self) -> bool {
+        matches!(self.inner.kind, Kind::Deadline(_))
     }
 
     /// A wait ([`crate::Poller::until_done`], [`crate::OperationsClient::wait_all`]) gave up
@@ -285,19 +321,21 @@ impl Error {
         matches!(self.inner.kind, Kind::Operation(_))
     }
 
-    /// The server does not implement the method (`UNIMPLEMENTED`).
+    /// The code is `UNIMPLEMENTED`: from a server, that it does not implement the method
+    /// (an HTTP 404 from a front end maps to it too).
     pub fn is_unimplemented(&self) -> bool {
-        self.is_status() && self.code() == Code::Unimplemented
+        self.code() == Code::Unimplemented
     }
 
-    /// The operation does not exist (`NOT_FOUND`).
+    /// The code is `NOT_FOUND`: from a server, that the operation does not exist; for
+    /// [an operation that failed](Self::is_operation_failed), its own error's code.
     pub fn is_not_found(&self) -> bool {
-        self.is_status() && self.code() == Code::NotFound
+        self.code() == Code::NotFound
     }
 
-    /// The caller may not do this (`PERMISSION_DENIED`).
+    /// The code is `PERMISSION_DENIED`: from a server, that the caller may not do this.
     pub fn is_permission_denied(&self) -> bool {
-        self.is_status() && self.code() == Code::PermissionDenied
+        self.code() == Code::PermissionDenied
     }
 
     /// The code is `UNAVAILABLE` (connection failures included), which the default retry
@@ -541,6 +579,67 @@ impl ErrorDetails {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_code_predicate_agrees_with_code_and_one_origin_predicate_holds() {
+        let operation_error = rpc::Status {
+            code: Code::NotFound as i32,
+            message: "its input is gone".into(),
+            details: vec![],
+        };
+        let errors = [
+            Error::invalid_argument("x y", "a name holds no whitespace"),
+            Error::config("the endpoint is not a URL"),
+            Error::credentials("no token"),
+            Error::transport(Code::Unavailable, "refused".into(), false, None, "io"),
+            Error::transport(Code::PermissionDenied, "reset".into(), true, None, "tls"),
+            Error::deadline(Duration::from_secs(1)),
+            Error::polling_deadline(Duration::from_secs(60)),
+            Error::status(tonic::Status::not_found("gone")),
+            Error::status(tonic::Status::invalid_argument("bad page token")),
+            Error::status(tonic::Status::unimplemented("")),
+            Error::status(tonic::Status::permission_denied("")),
+            Error::status(tonic::Status::deadline_exceeded("")),
+            Error::decode("not an Operation"),
+            Error::operation_failed(&operation_error, "operations/1"),
+        ];
+        for e in &errors {
+            let code = e.code();
+            assert_eq!(
+                e.is_invalid_argument(),
+                code == Code::InvalidArgument,
+                "{e}"
+            );
+            assert_eq!(e.is_not_found(), code == Code::NotFound, "{e}");
+            assert_eq!(
+                e.is_permission_denied(),
+                code == Code::PermissionDenied,
+                "{e}"
+            );
+            assert_eq!(e.is_unimplemented(), code == Code::Unimplemented, "{e}");
+            assert_eq!(e.is_unavailable(), code == Code::Unavailable, "{e}");
+            assert_eq!(e.is_timeout(), code == Code::DeadlineExceeded, "{e}");
+            let origins = [
+                e.is_invalid_input(),
+                e.is_config(),
+                e.is_credentials(),
+                e.is_transport(),
+                e.is_deadline(),
+                e.is_polling_deadline(),
+                e.is_status(),
+                e.is_decode(),
+                e.is_operation_failed(),
+            ];
+            assert_eq!(
+                origins.iter().filter(|o| **o).count(),
+                1,
+                "{e}: {origins:?}"
+            );
+        }
+        // The ones the issue named: a configuration error is INVALID_ARGUMENT in both.
+        assert!(errors[1].is_invalid_argument() && !errors[1].is_invalid_input());
+        assert!(errors[13].is_not_found() && !errors[13].is_status());
+    }
 
     #[test]
     fn error_is_one_pointer_and_send_and_sync() {

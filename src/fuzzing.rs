@@ -13,7 +13,7 @@ pub fn name_bytes(data: &[u8]) {
     };
     let valid = validate_name(name);
     if let Err(e) = &valid {
-        assert!(e.is_invalid_argument());
+        assert!(e.is_invalid_input());
         let _ = e.to_string();
     }
     if let Ok(parsed) = OperationName::parse(name) {

@@ -25,7 +25,7 @@
 //!
 //! # async fn run() -> Result<(), longrunning_grpc::Error> {
 //! // Application Default Credentials, https://cloudaicompanion.googleapis.com.
-//! let client = OperationsClient::builder().build().await?;
+//! let client = OperationsClient::builder().build()?;
 //! let name = "projects/my-project/locations/global/operations/operation-123";
 //! client.cancel_operation(name).await?;
 //! if let CancelOutcome::Cancelled(op) = client.cancel_and_wait(name).await? {
@@ -60,11 +60,13 @@
 //! # Errors
 //!
 //! Every call returns [`Error`]: invalid input (reported before anything is sent, with
-//! [`Error::is_invalid_argument`]), credentials, transport, deadline, or a server status with
+//! [`Error::is_invalid_input`]), credentials, transport, deadline, or a server status with
 //! its gRPC [`code`](Error::code), message and the decoded `google.rpc`
 //! [`details`](Error::details) (`ErrorInfo`, `RetryInfo`, …). Its `Display` is one line that
 //! names the cause, e.g. `unavailable: the server refused the stream before processing it
-//! (REFUSED_STREAM) in GetOperation for "…"`; `source()` keeps the underlying errors.
+//! (REFUSED_STREAM) in GetOperation for "…"`; `source()` keeps the underlying errors. The
+//! predicates named after a code (`is_not_found`, …) hold exactly when [`Error::code`] is
+//! that code; the others say where the error came from (the table in [`Error`]'s docs).
 //!
 //! # Retries, deadlines and polling
 //!
@@ -161,7 +163,7 @@
 //!
 //! let emulator = Emulator::start().await?;
 //! emulator.insert(ScriptedOperation::new("projects/p/locations/l/operations/o").on_cancel(OnCancel::Ignore));
-//! let client = OperationsClient::builder().endpoint(emulator.endpoint()).anonymous().build().await?;
+//! let client = OperationsClient::builder().endpoint(emulator.endpoint()).anonymous().build()?;
 //! client.cancel_operation("projects/p/locations/l/operations/o").await?;
 //! assert!(!client.get_operation("projects/p/locations/l/operations/o").await?.is_done());
 //! # Ok(())

@@ -111,7 +111,7 @@ impl<R: fmt::Debug, M: fmt::Debug> fmt::Debug for PollingResult<R, M> {
 /// #     .completion(Completion::AfterPolls(3)));
 /// # let client = OperationsClient::builder().endpoint(emulator.endpoint()).anonymous()
 /// #     .polling_policy(PollingPolicy::builder().initial_delay(std::time::Duration::from_millis(10)).build()?)
-/// #     .build().await?;
+/// #     .build()?;
 /// let poller = client.operation::<Duration, Timestamp>("projects/p/locations/l/operations/op-1");
 /// if let PollingResult::InProgress(Some(started)) = poller.poll().await? {
 ///     println!("running since {}", started.seconds);

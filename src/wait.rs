@@ -26,7 +26,7 @@ impl<T: GrpcTransport> OperationsClient<T> {
     /// # emulator.insert(ScriptedOperation::new("projects/p/locations/l/operations/op-1").completion(Completion::AfterPolls(2)));
     /// # let client = OperationsClient::builder().endpoint(emulator.endpoint()).anonymous()
     /// #     .polling_policy(PollingPolicy::builder().initial_delay(Duration::from_millis(10)).build()?)
-    /// #     .build().await?;
+    /// #     .build()?;
     /// match client.poll_until_done("projects/p/locations/l/operations/op-1").await? {
     ///     Polled::Done(op) => println!("done: {:?}", op.result()),
     ///     Polled::StillRunning(op) => println!("gave up; {} still running", op.name),
@@ -66,7 +66,7 @@ impl<T: GrpcTransport> OperationsClient<T> {
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let emulator = Emulator::start().await?;
     /// # emulator.insert(ScriptedOperation::new("projects/p/locations/l/operations/op-1"));
-    /// # let client = OperationsClient::builder().endpoint(emulator.endpoint()).anonymous().build().await?;
+    /// # let client = OperationsClient::builder().endpoint(emulator.endpoint()).anonymous().build()?;
     /// match client.cancel_and_wait("projects/p/locations/l/operations/op-1").await? {
     ///     CancelOutcome::Cancelled(op) => println!("{} cancelled", op.name),
     ///     CancelOutcome::Completed(_) => println!("finished before the cancel took effect"),
@@ -82,7 +82,9 @@ impl<T: GrpcTransport> OperationsClient<T> {
         Call::new(async move {
             match this.cancel_operation(&name).await {
                 Ok(()) => {}
-                Err(e) if e.is_unimplemented() => return Ok(CancelOutcome::Unsupported(e)),
+                Err(e) if e.is_status() && e.is_unimplemented() => {
+                    return Ok(CancelOutcome::Unsupported(e));
+                }
                 Err(e) => return Err(e),
             }
             let polled = this.poll(name).await?;

@@ -44,7 +44,7 @@ const DEFAULT_MAX_IN_FLIGHT: usize = 100;
 /// # for name in &names { emulator.insert(ScriptedOperation::new(name).completion(Completion::AfterPolls(2))); }
 /// # let client = OperationsClient::builder().endpoint(emulator.endpoint()).anonymous()
 /// #     .polling_policy(PollingPolicy::builder().initial_delay(std::time::Duration::from_millis(10)).build()?)
-/// #     .build().await?;
+/// #     .build()?;
 /// let mut finished = client.wait_all(&names).max_in_flight(50);
 /// while let Some((name, result)) = finished.next().await {
 ///     println!("{name}: done = {}", result?.done);

@@ -75,7 +75,6 @@ async fn operation_still_running_at_the_polling_deadline_is_reported_with_the_la
                 .unwrap(),
         )
         .build()
-        .await
         .unwrap();
 
     let start = Instant::now();
@@ -114,7 +113,6 @@ async fn poller_follows_the_default_policy_delays() {
     let client = support::builder(&emulator)
         .polling_policy(policy.clone())
         .build()
-        .await
         .unwrap();
 
     let polled = client.poll_until_done(&name).await.unwrap();
@@ -163,7 +161,6 @@ async fn polling_without_deadline_waits_as_long_as_it_takes() {
     let client: OperationsClient = support::builder(&emulator)
         .polling_policy(PollingPolicy::builder().deadline(None).build().unwrap())
         .build()
-        .await
         .unwrap();
 
     let polled = client.poll_until_done(&name).await.unwrap();

@@ -23,7 +23,6 @@ async fn one_channel_serves_the_wrapped_and_the_raw_client() {
         .channel(channel.clone())
         .anonymous()
         .build()
-        .await
         .unwrap();
     let mut raw = RawClient::new(channel);
 
@@ -77,11 +76,7 @@ async fn a_pool_spreads_calls_over_several_connections() {
     let name = op("pooled");
     emulator.insert(ScriptedOperation::new(&name));
     emulator.set_latency(Duration::from_millis(20));
-    let client = support::builder(&emulator)
-        .connections(4)
-        .build()
-        .await
-        .unwrap();
+    let client = support::builder(&emulator).connections(4).build().unwrap();
 
     let calls: Vec<_> = (0..200)
         .map(|_| tokio::spawn(client.get_operation(name.clone())))

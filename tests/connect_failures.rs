@@ -29,7 +29,7 @@ fn trusting(server: &tls_server::TlsServer) -> longrunning_grpc::OperationsClien
 #[tokio::test(start_paused = true)]
 async fn a_certificate_for_another_name_ends_the_call_at_once() {
     let server = tls_server::serve(&["localhost"], &[b"h2"]).await;
-    let client = trusting(&server).build().await.unwrap();
+    let client = trusting(&server).build().unwrap();
 
     let started = Instant::now();
     let err = client.get_operation(op("x")).await.unwrap_err();
@@ -57,7 +57,6 @@ async fn an_untrusted_certificate_is_named_and_not_retried() {
         .endpoint(format!("https://{}", server.addr))
         .anonymous()
         .build()
-        .await
         .unwrap();
 
     let err = client.get_operation(op("x")).await.unwrap_err();
@@ -76,7 +75,6 @@ async fn a_server_without_http2_in_alpn_ends_the_call_at_once() {
             .anonymous()
             .ca_certificate(&server.cert_pem)
             .build()
-            .await
             .unwrap();
 
         let err = client.get_operation(op("x")).await.unwrap_err();
@@ -93,7 +91,7 @@ async fn a_server_without_http2_in_alpn_ends_the_call_at_once() {
 #[tokio::test]
 async fn a_trusted_certificate_with_h2_still_works() {
     let server = tls_server::serve(&["127.0.0.1"], &[b"h2"]).await;
-    let client = trusting(&server).build().await.unwrap();
+    let client = trusting(&server).build().unwrap();
 
     client.cancel_operation(op("x")).await.unwrap();
 }
@@ -135,7 +133,6 @@ async fn every_address_is_tried_with_happy_eyeballs() {
         .anonymous()
         .retry_policy(RetryPolicy::never())
         .build()
-        .await
         .unwrap();
 
     let started = Instant::now();
@@ -172,7 +169,6 @@ async fn a_dead_endpoint_is_not_hit_with_one_connect_per_call() {
     let client = support::builder_at(addr)
         .retry_policy(RetryPolicy::never())
         .build()
-        .await
         .unwrap();
 
     // Twenty calls in a row within the first backoff (1 s ± 20 %): one connect, and every
@@ -216,7 +212,6 @@ async fn a_retried_call_waits_for_the_backoff_and_reaches_a_server_that_came_bac
     let client = support::builder_at(addr)
         .timeout(Duration::from_secs(10))
         .build()
-        .await
         .unwrap();
     // Refused: the slot backs off.
     client
@@ -241,7 +236,6 @@ async fn a_connect_attempt_runs_to_its_end_when_its_calls_are_dropped() {
     let client = trusting(&server)
         .retry_policy(RetryPolicy::never())
         .build()
-        .await
         .unwrap();
 
     // The call gives up while the server holds the TLS handshake.
@@ -283,11 +277,10 @@ async fn a_client_certificate_is_presented_and_a_missing_one_is_one_clear_error(
             client_cert.signing_key.serialize_pem(),
         )
         .build()
-        .await
         .unwrap();
     with.cancel_operation(op("x")).await.unwrap();
 
-    let without = trusting(&server).build().await.unwrap();
+    let without = trusting(&server).build().unwrap();
     let err = without.cancel_operation(op("x")).await.unwrap_err();
     assert!(err.is_permanent(), "{err:?}");
     assert!(
@@ -304,7 +297,6 @@ async fn a_client_identity_that_is_not_pem_is_refused_when_built() {
         .anonymous()
         .client_identity("not a certificate", "not a key")
         .build()
-        .await
         .unwrap_err();
     assert!(
         err.is_config() && err.to_string().contains("client_identity"),

@@ -33,7 +33,6 @@ async fn burst_on_a_new_client(connections: usize) -> usize {
     let client = support::builder(&emulator)
         .connections(connections)
         .build()
-        .await
         .unwrap();
 
     // Every call starts before any connection exists.
@@ -71,7 +70,6 @@ async fn a_tls_handshake_that_stalls_is_cut_by_the_connect_timeout() {
         .timeout(Duration::from_secs(30))
         .retry_policy(RetryPolicy::never())
         .build()
-        .await
         .unwrap();
 
     let started = Instant::now();
@@ -96,7 +94,6 @@ async fn a_burst_beyond_1024_calls_per_connection_waits_for_room() {
     let client = support::builder_at(addr)
         .timeout(Duration::from_secs(60))
         .build()
-        .await
         .unwrap();
     let calls: Vec<_> = (0..1500)
         .map(|_| tokio::spawn(client.get_operation(op("op-1"))))
@@ -147,7 +144,6 @@ async fn responses_beyond_the_flow_control_windows_keep_flowing() {
         .timeout(Duration::from_secs(5))
         .retry_policy(RetryPolicy::never())
         .build()
-        .await
         .unwrap();
 
     for call in 0..3 {

@@ -83,7 +83,6 @@ async fn setup(provider: &Arc<Provider>) -> (Emulator, OperationsClient) {
         .credentials(Credentials::from(SharedProvider(provider.clone())))
         .retry_policy(RetryPolicy::never())
         .build()
-        .await
         .unwrap();
     (emulator, client)
 }
@@ -154,7 +153,6 @@ async fn a_zero_check_interval_asks_the_credentials_on_every_call() {
         .credentials(Credentials::from(SharedProvider(provider.clone())))
         .credentials_check_interval(Duration::ZERO)
         .build()
-        .await
         .unwrap();
 
     for _ in 0..4 {

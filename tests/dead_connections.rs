@@ -27,7 +27,6 @@ async fn connected(relay: &relay::Relay) -> longrunning_grpc::OperationsClient {
     let client = support::builder_at(relay.addr)
         .timeout(DEADLINE)
         .build()
-        .await
         .unwrap();
     client.get_operation(op("x")).await.unwrap();
     client
@@ -101,7 +100,6 @@ async fn periodic_keepalive_replaces_a_silent_idle_connection_before_a_call_need
         .keepalive_timeout(Duration::from_secs(1))
         .keepalive_while_idle(true)
         .build()
-        .await
         .unwrap();
     client.get_operation(op("x")).await.unwrap();
 
@@ -126,7 +124,6 @@ async fn keepalive_without_while_idle_pings_only_once_a_call_is_in_flight() {
         .keepalive_interval(Duration::from_secs(1))
         .keepalive_timeout(Duration::from_secs(1))
         .build()
-        .await
         .unwrap();
     client.get_operation(op("x")).await.unwrap();
 

@@ -323,7 +323,6 @@ async fn faults_hit_the_chosen_method_for_the_chosen_count_with_retry_info() {
     let client = support::builder(&emulator)
         .retry_policy(RetryPolicy::never())
         .build()
-        .await
         .unwrap();
 
     client.get_operation(op("f")).await.unwrap();
@@ -367,7 +366,6 @@ async fn journal_records_method_name_and_metadata_and_can_be_cleared() {
     let client = support::builder(&emulator)
         .quota_project("qp")
         .build()
-        .await
         .unwrap();
 
     client.get_operation(op("j")).await.unwrap();
@@ -475,7 +473,6 @@ async fn a_service_added_beside_operations_shares_its_port_and_its_operations() 
         .channel(channel)
         .anonymous()
         .build()
-        .await
         .unwrap();
     let got = client.get_operation(op("from-other")).await.unwrap();
 

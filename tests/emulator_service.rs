@@ -145,7 +145,6 @@ async fn the_admin_service_inserts_injects_reads_the_journal_and_resets() {
         .access_token("secret-token-value")
         .retry_policy(longrunning_grpc::RetryPolicy::never())
         .build()
-        .await
         .unwrap();
 
     let inserted = admin
@@ -223,7 +222,6 @@ async fn the_journal_masks_credentials_and_keeps_other_headers() {
         .access_token("ya29.very-secret")
         .quota_project("billing-project")
         .build()
-        .await
         .unwrap();
     client.get_operation(op("m")).await.unwrap();
 

@@ -114,7 +114,6 @@ async fn credentials_failure_is_a_credentials_error_and_nothing_is_sent() {
             asked: asked.clone(),
         }))
         .build()
-        .await
         .unwrap();
 
     let err = client.cancel_operation(&name).await.unwrap_err();

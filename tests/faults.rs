@@ -40,7 +40,6 @@ async fn thousand_cancels_with_30_percent_unavailable_all_succeed_within_the_bud
     let client = support::builder(&emulator)
         .timeout(Duration::from_secs(30))
         .build()
-        .await
         .unwrap();
     let mut rng = fastrand::Rng::with_seed(30);
     let mut faulted = 0;
@@ -79,7 +78,6 @@ async fn random_unavailable_on_every_attempt_never_exceeds_the_attempt_budget() 
     let client = support::builder(&emulator)
         .timeout(Duration::from_secs(60))
         .build()
-        .await
         .unwrap();
     for i in 0..300 {
         emulator.insert(ScriptedOperation::new(op(&format!("r-{i}"))));
@@ -129,7 +127,6 @@ async fn the_same_client_recovers_when_the_server_restarts_on_the_same_port() {
     let client = support::builder(&emulator)
         .timeout(Duration::from_secs(2))
         .build()
-        .await
         .unwrap();
     client.get_operation(&name).await.unwrap();
 
@@ -153,7 +150,6 @@ async fn a_connection_reset_mid_call_is_an_error_never_a_hang() {
     let client = support::builder_at(addr)
         .timeout(Duration::from_secs(3))
         .build()
-        .await
         .unwrap();
 
     let start = tokio::time::Instant::now();
@@ -179,7 +175,6 @@ async fn a_server_that_never_answers_gives_a_deadline_error_close_to_the_deadlin
     let client = support::builder(&emulator)
         .timeout(Duration::from_millis(500))
         .build()
-        .await
         .unwrap();
 
     let start = tokio::time::Instant::now();
@@ -205,7 +200,7 @@ async fn bytes_that_are_not_a_valid_message_give_a_clear_error() {
         grpc_status: Some("0"),
     })
     .await;
-    let client = support::builder_at(addr).build().await.unwrap();
+    let client = support::builder_at(addr).build().unwrap();
 
     let err = client.get_operation(op("x")).await.unwrap_err();
 
@@ -222,7 +217,7 @@ async fn an_http_404_with_html_gives_a_clear_error() {
         grpc_status: None,
     })
     .await;
-    let client = support::builder_at(addr).build().await.unwrap();
+    let client = support::builder_at(addr).build().unwrap();
 
     let err = client.cancel_operation(op("x")).await.unwrap_err();
 
@@ -260,7 +255,6 @@ async fn a_response_larger_than_the_decode_limit_gives_a_clear_error() {
     let roomy = support::builder(&emulator)
         .max_response_size(8 * 1024 * 1024)
         .build()
-        .await
         .unwrap();
     let op = roomy.get_operation(&name).await.unwrap();
     assert_eq!(op.metadata.unwrap().value.len(), 5 * 1024 * 1024);
@@ -289,7 +283,6 @@ async fn ten_thousand_concurrent_cancels_succeed_and_leave_no_task_or_descriptor
     let client = support::builder(&emulator)
         .timeout(Duration::from_secs(60))
         .build()
-        .await
         .unwrap();
     let calls: Vec<_> = (0..10_000)
         .map(|_| tokio::spawn(client.cancel_operation(&name)))
@@ -375,7 +368,6 @@ async fn quickly_expiring_tokens_are_asked_for_again_and_calls_keep_succeeding()
         .credentials(Credentials::from(support::SharedProvider(provider.clone())))
         .credentials_check_interval(Duration::from_millis(10))
         .build()
-        .await
         .unwrap();
 
     for _ in 0..6 {
@@ -414,7 +406,6 @@ async fn huge_numbers_from_the_user_or_the_server_never_panic() {
                 .unwrap(),
         )
         .build()
-        .await
         .unwrap();
     assert!(!client.get_operation(&name).await.unwrap().done);
 

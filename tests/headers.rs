@@ -51,7 +51,6 @@ async fn cancel_sends_method_path_and_every_google_header_byte_for_byte() {
         .access_token("test-token-123")
         .quota_project("billing-project")
         .build()
-        .await
         .unwrap();
 
     client.cancel_operation(&name).await.unwrap();
@@ -158,7 +157,6 @@ async fn deadline_is_sent_as_grpc_timeout() {
     let client = support::builder(&emulator)
         .timeout(Duration::from_secs(3))
         .build()
-        .await
         .unwrap();
 
     client.get_operation(&name).await.unwrap();
@@ -227,7 +225,6 @@ async fn custom_credentials_provider_headers_are_sent_on_every_call() {
     let client = support::builder(&emulator)
         .credentials(credentials)
         .build()
-        .await
         .unwrap();
 
     for _ in 0..3 {
@@ -261,14 +258,12 @@ async fn static_token_is_accepted_by_a_server_that_requires_it() {
     let good = support::builder(&emulator)
         .access_token("s3cret")
         .build()
-        .await
         .unwrap();
     good.cancel_operation(&name).await.unwrap();
 
     let wrong = support::builder(&emulator)
         .access_token("other")
         .build()
-        .await
         .unwrap();
     let err = wrong.cancel_operation(&name).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unauthenticated);

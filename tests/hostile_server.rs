@@ -855,12 +855,11 @@ async fn get(
             .connect_lazy()
     };
     match via {
-        Via::OwnConnections => builder.build().await?.get_operation(op("x")).await,
+        Via::OwnConnections => builder.build()?.get_operation(op("x")).await,
         Via::Channel => {
             builder
                 .channel(channel())
-                .build()
-                .await?
+                .build()?
                 .get_operation(op("x"))
                 .await
         }

@@ -30,10 +30,7 @@ async fn get(addr: SocketAddr, via: Via, retry: RetryPolicy) -> Result<(), Error
     let name = op("x");
     match via {
         Via::OwnConnections => {
-            let client = support::builder_at(addr)
-                .retry_policy(retry)
-                .build()
-                .await?;
+            let client = support::builder_at(addr).retry_policy(retry).build()?;
             client.get_operation(&name).await.map(drop)
         }
         Via::Channel => {
@@ -43,8 +40,7 @@ async fn get(addr: SocketAddr, via: Via, retry: RetryPolicy) -> Result<(), Error
             let client = support::builder_at(addr)
                 .retry_policy(retry)
                 .channel(channel)
-                .build()
-                .await?;
+                .build()?;
             client.get_operation(&name).await.map(drop)
         }
         Via::Service => {

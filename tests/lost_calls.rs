@@ -60,7 +60,6 @@ async fn client_at(
     support::builder_at(addr)
         .retry_policy(retry)
         .build()
-        .await
         .unwrap()
 }
 
@@ -347,7 +346,6 @@ async fn through_nginx_retiring_connections_and_reloading_no_call_is_lost() {
     let never = builder()
         .retry_policy(RetryPolicy::never())
         .build()
-        .await
         .unwrap();
     let errors = cancels(&never, 12_800).await;
     assert!(
@@ -362,7 +360,7 @@ async fn through_nginx_retiring_connections_and_reloading_no_call_is_lost() {
 
     // Two reloads while calls are in flight, at points the backend's count sets: the
     // default retry policy takes what the one resend cannot.
-    let client = builder().build().await.unwrap();
+    let client = builder().build().unwrap();
     let start = seen.requests.load(Ordering::Relaxed);
     let reloading = tokio::task::spawn_blocking(move || {
         for at in [start + 3_000, start + 7_000] {

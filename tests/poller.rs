@@ -42,7 +42,6 @@ async fn client(emulator: &Emulator) -> OperationsClient {
         .polling_policy(policy(None))
         .retry_policy(RetryPolicy::never())
         .build()
-        .await
         .unwrap()
 }
 
@@ -302,7 +301,6 @@ async fn the_wait_ends_at_the_policy_deadline_after_a_last_look() {
                 .unwrap(),
         )
         .build()
-        .await
         .unwrap();
 
     let err = client

@@ -23,7 +23,6 @@ async fn waiting_on_1000_operations_issues_exactly_the_scheduled_polls() {
     let client = support::builder(&emulator)
         .polling_policy(policy.clone())
         .build()
-        .await
         .unwrap();
 
     let waits: Vec<_> = (0..OPS)

@@ -32,7 +32,7 @@ async fn emulator() -> Emulator {
 async fn a_call_goes_through_the_proxy_to_its_target() {
     let emulator = emulator().await;
     let proxy = connect_proxy::start(Mode::Open).await;
-    let client = through(&emulator, &proxy).build().await.unwrap();
+    let client = through(&emulator, &proxy).build().unwrap();
 
     client.get_operation(op("x")).await.unwrap();
 
@@ -57,7 +57,6 @@ async fn tls_runs_end_to_end_through_the_tunnel_with_the_targets_name() {
         .ca_certificate(&server.cert_pem)
         .proxy(format!("http://{}", proxy.addr))
         .build()
-        .await
         .unwrap();
 
     client.cancel_operation(op("x")).await.unwrap();
@@ -72,7 +71,7 @@ async fn basic_credentials_are_sent_and_never_shown() {
     let proxy = connect_proxy::start(Mode::Auth("Basic dXNlcjpzM2NyZXQ=")).await;
     let builder = support::builder(&emulator).proxy(format!("http://user:s3cret@{}", proxy.addr));
     let shown_builder = format!("{builder:?}");
-    let client = builder.build().await.unwrap();
+    let client = builder.build().unwrap();
 
     client.get_operation(op("x")).await.unwrap();
 
@@ -92,7 +91,6 @@ async fn a_407_names_the_proxy_and_its_answer_and_is_not_retried() {
     let client = support::builder(&emulator)
         .proxy(format!("http://user:wrong@{}", proxy.addr))
         .build()
-        .await
         .unwrap();
 
     let err = client.get_operation(op("x")).await.unwrap_err();
@@ -117,7 +115,6 @@ async fn a_403_is_not_retried_and_a_502_is() {
     let client = support::builder(&emulator)
         .proxy(format!("http://{}", forbidden.addr))
         .build()
-        .await
         .unwrap();
     let err = client.get_operation(op("x")).await.unwrap_err();
     assert!(
@@ -136,7 +133,6 @@ async fn a_403_is_not_retried_and_a_502_is() {
         .proxy(format!("http://{}", gateway.addr))
         .retry_policy(retry)
         .build()
-        .await
         .unwrap();
     let err = client.get_operation(op("x")).await.unwrap_err();
     assert!(err.is_unavailable() && !err.is_permanent(), "{err}");
@@ -154,7 +150,6 @@ async fn a_proxy_that_closes_is_unavailable() {
     let client = through(&emulator, &proxy)
         .retry_policy(RetryPolicy::never())
         .build()
-        .await
         .unwrap();
 
     let err = client.get_operation(op("x")).await.unwrap_err();
@@ -168,11 +163,7 @@ async fn a_proxy_that_closes_is_unavailable() {
 async fn each_connection_of_a_pool_has_its_own_tunnel() {
     let emulator = emulator().await;
     let proxy = connect_proxy::start(Mode::Open).await;
-    let client = through(&emulator, &proxy)
-        .connections(3)
-        .build()
-        .await
-        .unwrap();
+    let client = through(&emulator, &proxy).connections(3).build().unwrap();
 
     let calls: Vec<_> = (0..30)
         .map(|_| tokio::spawn(client.get_operation(op("x"))))
@@ -191,7 +182,6 @@ async fn a_proxy_url_that_is_not_http_is_refused_when_built() {
         .anonymous()
         .proxy("https://proxy.example:3128")
         .build()
-        .await
         .unwrap_err();
     assert!(
         err.is_config() && err.to_string().contains("only http:// proxies"),

@@ -18,7 +18,6 @@ async fn a_refused_stream_is_sent_again_at_once() {
     let client = support::builder_at(addr)
         .retry_policy(RetryPolicy::never())
         .build()
-        .await
         .unwrap();
 
     let started = Instant::now();
@@ -34,7 +33,6 @@ async fn a_stream_refused_twice_is_one_readable_error() {
     let client = support::builder_at(addr)
         .retry_policy(RetryPolicy::never())
         .build()
-        .await
         .unwrap();
 
     let err = client.get_operation(op("x")).await.unwrap_err();
@@ -64,7 +62,6 @@ async fn transport_errors_show_no_debug_output() {
     let client = support::builder_at(addr)
         .retry_policy(RetryPolicy::never())
         .build()
-        .await
         .unwrap();
 
     let shown = client.get_operation(op("x")).await.unwrap_err().to_string();

@@ -27,7 +27,6 @@ async fn retries_unavailable_then_succeeds_on_the_seeded_backoff_schedule() {
         .timeout(Duration::from_secs(60))
         .retry_policy(policy.clone())
         .build()
-        .await
         .unwrap();
 
     client.cancel_operation(&name).await.unwrap();
@@ -77,7 +76,6 @@ async fn gives_up_after_five_attempts() {
         .timeout(Duration::from_secs(600))
         .retry_policy(support::exact_retries())
         .build()
-        .await
         .unwrap();
 
     let err = client.get_operation(&name).await.unwrap_err();
@@ -100,7 +98,6 @@ async fn the_deadline_cuts_retries_short() {
         .timeout(Duration::from_secs(3))
         .retry_policy(support::exact_retries())
         .build()
-        .await
         .unwrap();
 
     let start = Instant::now();
@@ -129,7 +126,6 @@ async fn server_retry_info_sets_the_next_delay() {
         .timeout(Duration::from_secs(30))
         .retry_policy(support::exact_retries())
         .build()
-        .await
         .unwrap();
 
     client.get_operation(&name).await.unwrap();
@@ -227,7 +223,6 @@ async fn connection_failures_count_as_unavailable_and_are_retried() {
         .timeout(Duration::from_secs(60))
         .retry_policy(support::exact_retries())
         .build()
-        .await
         .unwrap();
 
     let start = Instant::now();

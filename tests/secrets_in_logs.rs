@@ -39,7 +39,6 @@ async fn the_token_never_appears_in_trace_output_of_a_whole_run() {
         .access_token(TOKEN)
         .quota_project("qp")
         .build()
-        .await
         .unwrap();
     client.get_operation(&name).await.unwrap();
     client.cancel_and_wait(&name).await.unwrap();
@@ -49,7 +48,6 @@ async fn the_token_never_appears_in_trace_output_of_a_whole_run() {
             StaticToken::new(TOKEN).unwrap(),
         ))
         .build()
-        .await
         .unwrap();
     provider_client
         .list_operations(support::PARENT)
@@ -67,7 +65,6 @@ async fn the_token_never_appears_in_trace_output_of_a_whole_run() {
         .endpoint(strict.endpoint())
         .access_token(TOKEN)
         .build()
-        .await
         .unwrap();
     let err = refused.get_operation(&name).await.unwrap_err();
     tracing::error!(error = %err, debug = ?err, "refused");

@@ -18,7 +18,6 @@ async fn token_over_plaintext_to_a_non_loopback_host_is_refused_when_built() {
             .endpoint(endpoint)
             .access_token("secret-token")
             .build()
-            .await
             .unwrap_err();
         assert!(err.is_config(), "{err:?}");
         assert!(err.to_string().contains("plaintext"), "{err}");
@@ -33,21 +32,18 @@ async fn plaintext_is_allowed_for_loopback_anonymous_or_when_told() {
             .endpoint(endpoint)
             .access_token("t")
             .build()
-            .await
             .unwrap();
     }
     OperationsClient::builder()
         .endpoint("http://example.com:50051")
         .anonymous()
         .build()
-        .await
         .unwrap();
     OperationsClient::builder()
         .endpoint("http://example.com:50051")
         .access_token("t")
         .allow_insecure(true)
         .build()
-        .await
         .unwrap();
 }
 
@@ -57,7 +53,6 @@ async fn bad_endpoints_and_header_values_are_refused_naming_the_setting() {
         .endpoint("ftp://host")
         .anonymous()
         .build()
-        .await
         .unwrap_err();
     assert!(err.to_string().contains("https:// or http://"), "{err}");
 
@@ -66,7 +61,6 @@ async fn bad_endpoints_and_header_values_are_refused_naming_the_setting() {
         .anonymous()
         .quota_project("proj\r\nx-evil: 1")
         .build()
-        .await
         .unwrap_err();
     assert!(
         err.is_config() && err.to_string().contains("quota_project"),
@@ -77,7 +71,6 @@ async fn bad_endpoints_and_header_values_are_refused_naming_the_setting() {
         .endpoint("http://127.0.0.1:1")
         .access_token("tok\nen")
         .build()
-        .await
         .unwrap_err();
     assert!(
         err.is_config() && err.to_string().contains("access_token"),
@@ -99,7 +92,7 @@ async fn the_token_never_appears_in_debug_or_errors() {
 
     let builder = support::builder(&emulator).access_token(TOKEN);
     let builder_debug = format!("{builder:?}");
-    let client = builder.build().await.unwrap();
+    let client = builder.build().unwrap();
     let err = client.cancel_operation(&name).await.unwrap_err();
     let static_token = StaticToken::new(TOKEN).unwrap();
     let credentials =
@@ -133,7 +126,6 @@ async fn a_user_agent_with_invalid_bytes_is_refused_and_a_valid_one_is_sent() {
             .anonymous()
             .user_agent(bad)
             .build()
-            .await
             .unwrap_err();
         assert!(
             err.is_config() && err.to_string().contains("user_agent"),
@@ -147,7 +139,6 @@ async fn a_user_agent_with_invalid_bytes_is_refused_and_a_valid_one_is_sent() {
     let client = support::builder(&emulator)
         .user_agent("my-service/1.2")
         .build()
-        .await
         .unwrap();
     client.get_operation(&name).await.unwrap();
     let ua = emulator.journal()[0]

@@ -30,7 +30,6 @@ async fn a_call_goes_through_tinyproxy_to_its_target() {
     let client = support::builder(&emulator)
         .proxy(proxy.url(None))
         .build()
-        .await
         .unwrap();
 
     client.get_operation(op("x")).await.unwrap();
@@ -57,7 +56,6 @@ async fn tls_runs_end_to_end_through_tinyproxy_with_the_targets_name() {
         .ca_certificate(&server.cert_pem)
         .proxy(proxy.url(None))
         .build()
-        .await
         .unwrap();
 
     client.cancel_operation(op("x")).await.unwrap();
@@ -78,15 +76,13 @@ async fn tinyproxy_takes_basic_credentials_from_the_url_and_its_refusals_are_nam
             .build()
     };
 
-    let missing = with(None).await.unwrap().get_operation(op("x")).await;
+    let missing = with(None).unwrap().get_operation(op("x")).await;
     let wrong = with(Some("lro-user:wrong-pass"))
-        .await
         .unwrap()
         .get_operation(op("x"))
         .await;
     let connects_refused = proxy.connects().len();
     let right = with(Some("lro-user:s3cret-pass"))
-        .await
         .unwrap()
         .get_operation(op("x"))
         .await;
@@ -124,7 +120,6 @@ async fn each_pooled_connection_has_its_own_tunnel_through_tinyproxy() {
         .proxy(proxy.url(None))
         .connections(3)
         .build()
-        .await
         .unwrap();
 
     let calls: Vec<_> = (0..30)

@@ -29,7 +29,6 @@ async fn a_self_signed_server_is_refused_by_default() {
         .access_token("token-over-tls")
         .retry_policy(RetryPolicy::never())
         .build()
-        .await
         .unwrap();
 
     let err = client.get_operation(op("secure")).await.unwrap_err();
@@ -49,7 +48,6 @@ async fn a_self_signed_server_is_trusted_when_its_ca_is_given() {
         .access_token("token-over-tls")
         .ca_certificate(ca)
         .build()
-        .await
         .unwrap();
 
     let got = client.get_operation(op("secure")).await.unwrap();

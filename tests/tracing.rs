@@ -25,7 +25,6 @@ async fn each_retry_emits_a_tracing_event_with_attempt_code_and_delay() {
     let client = support::builder(&emulator)
         .retry_policy(support::exact_retries())
         .build()
-        .await
         .unwrap();
     client.get_operation(&name).await.unwrap();
 
@@ -75,7 +74,6 @@ async fn a_wait_is_one_span_around_its_calls_which_carry_opentelemetry_rpc_field
                 .unwrap(),
         )
         .build()
-        .await
         .unwrap();
     client
         .operation::<(), prost_types::Any>(&name)

@@ -70,7 +70,7 @@ async fn client_with(
     if let Some(universe) = universe {
         builder = builder.universe_domain(universe);
     }
-    builder.build().await.unwrap()
+    builder.build().unwrap()
 }
 
 async fn emulator() -> Emulator {
@@ -92,7 +92,6 @@ async fn the_universe_domain_names_the_default_endpoint() {
         .anonymous()
         .retry_policy(RetryPolicy::never())
         .build()
-        .await
         .unwrap();
 
     let err = client.get_operation(op("u")).await.unwrap_err();
@@ -170,14 +169,12 @@ async fn anonymous_credentials_skip_the_check() {
         .universe_domain("sovereign.example")
         .credentials(anonymous)
         .build()
-        .await
         .unwrap();
     let none = OperationsClient::builder()
         .endpoint(emulator.endpoint())
         .universe_domain("sovereign.example")
         .anonymous()
         .build()
-        .await
         .unwrap();
 
     client.get_operation(op("u")).await.unwrap();

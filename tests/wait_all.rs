@@ -31,7 +31,6 @@ async fn client(emulator: &Emulator, deadline: Option<Duration>) -> OperationsCl
         .polling_policy(policy(deadline))
         .retry_policy(RetryPolicy::never())
         .build()
-        .await
         .unwrap()
 }
 
@@ -78,7 +77,6 @@ async fn polls_in_flight_stay_within_the_bound() {
     let client = support::builder_at(addr)
         .polling_policy(policy(None))
         .build()
-        .await
         .unwrap();
     let names: Vec<String> = (0..50).map(|i| op(&format!("held-{i}"))).collect();
     let mut waiter = client.wait_all(&names).max_in_flight(8);
@@ -114,7 +112,6 @@ async fn one_operations_error_ends_only_its_own_wait() {
                 .unwrap(),
         )
         .build()
-        .await
         .unwrap();
 
     let finished: HashMap<_, _> = client.wait_all(&names).collect().await;

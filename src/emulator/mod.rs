@@ -18,8 +18,7 @@
 //! let client = OperationsClient::builder()
 //!     .endpoint(emulator.endpoint())
 //!     .anonymous()
-//!     .build()
-//!     .await?;
+//!     .build()?;
 //! let outcome = client.cancel_and_wait("projects/p/locations/l/operations/build-7").await?;
 //! assert!(matches!(outcome, CancelOutcome::Cancelled(_)));
 //! assert_eq!(emulator.journal().len(), 2); // one cancel, one get

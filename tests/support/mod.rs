@@ -31,7 +31,7 @@ pub fn builder_at(addr: std::net::SocketAddr) -> OperationsClientBuilder {
 
 /// An anonymous client for `emulator`.
 pub async fn client(emulator: &Emulator) -> OperationsClient {
-    builder(emulator).build().await.expect("client builds")
+    builder(emulator).build().expect("client builds")
 }
 
 /// A retry policy without jitter, so delays are exact.

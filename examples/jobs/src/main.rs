@@ -106,8 +106,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .multiplier(1.0)
                 .build()?,
         )
-        .build()
-        .await?;
+        .build()?;
 
     // The operation the Jobs client returns is longrunning-grpc's own type.
     let started: longrunning_grpc::pb::Operation = jobs

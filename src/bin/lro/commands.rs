@@ -251,7 +251,7 @@ pub async fn cancel_all(global: &Global, parent: &str, how: CancelAll) -> ExitCo
         match result {
             Ok(()) => accepted.push(name.clone()),
             Err(e) => {
-                unsupported += usize::from(e.is_unimplemented());
+                unsupported += usize::from(e.is_status() && e.is_unimplemented());
                 errors.push((name.clone(), e));
             }
         }
@@ -280,7 +280,10 @@ pub async fn cancel_all(global: &Global, parent: &str, how: CancelAll) -> ExitCo
         progress.finish();
         outcomes = Some(counts);
     }
-    let code = if errors.iter().any(|(_, e)| !e.is_unimplemented()) {
+    let code = if errors
+        .iter()
+        .any(|(_, e)| !(e.is_status() && e.is_unimplemented()))
+    {
         ExitCode::from(FAILED)
     } else if unsupported > 0 {
         ExitCode::from(UNSUPPORTED)

@@ -62,14 +62,11 @@ pub async fn demo(output: Output) -> ExitCode {
         .deadline(Some(Duration::from_secs(2)))
         .build();
     let client = match polling {
-        Ok(polling) => {
-            OperationsClient::builder()
-                .endpoint(emulator.endpoint())
-                .access_token(TOKEN)
-                .polling_policy(polling)
-                .build()
-                .await
-        }
+        Ok(polling) => OperationsClient::builder()
+            .endpoint(emulator.endpoint())
+            .access_token(TOKEN)
+            .polling_policy(polling)
+            .build(),
         Err(e) => Err(e),
     };
     let client = match client {

@@ -129,7 +129,7 @@ impl Global {
         if let (Some(cert), Some(key)) = (files.client_cert, files.client_key) {
             builder = builder.client_identity(cert, key);
         }
-        builder.build().await
+        builder.build()
     }
 }
 

@@ -64,9 +64,9 @@ pub fn fail(output: Output, err: &Error) -> ExitCode {
         Output::Json => line(&render::error(err).to_string()),
         Output::Text => eprintln!("error: {err}"),
     }
-    let code = if err.is_invalid_argument() || err.is_config() {
+    let code = if err.is_invalid_input() || err.is_config() {
         USAGE
-    } else if err.is_unimplemented() {
+    } else if err.is_status() && err.is_unimplemented() {
         UNSUPPORTED
     } else {
         FAILED
