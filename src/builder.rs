@@ -242,6 +242,12 @@ impl OperationsClientBuilder {
             )));
         }
         let endpoint = format!("http://{host}");
+        if let Err(e) = Endpoint::parse(&endpoint) {
+            return Err(Error::config(format!(
+                "LRO_EMULATOR_HOST {host:?} is not host:port with a port from 1 to 65535"
+            ))
+            .with_source(e));
+        }
         tracing::info!(%endpoint, "LRO_EMULATOR_HOST is set: using the emulator with anonymous credentials");
         self.endpoint = Some(endpoint);
         // Application Default Credentials are for Google, not the emulator; credentials
@@ -606,6 +612,58 @@ mod tests {
                 .then(|| mtls.map(str::to_owned))
                 .flatten()
         })
+    }
+
+    #[test]
+    fn an_endpoint_with_an_invalid_port_is_refused_when_the_client_is_built() {
+        for endpoint in [
+            "http://127.0.0.1:99999",
+            "http://127.0.0.1:65536",
+            "http://127.0.0.1:abc",
+            "http://127.0.0.1:0",
+            "http://127.0.0.1:",
+            "https://example.test:99999",
+            "http://[::1]:70000",
+        ] {
+            let err = OperationsClientBuilder::default()
+                .endpoint(endpoint)
+                .anonymous()
+                .build()
+                .unwrap_err();
+            assert!(err.is_config(), "{endpoint}: {err}");
+            assert!(
+                err.to_string().contains("invalid port"),
+                "{endpoint}: {err}"
+            );
+            assert!(err.to_string().contains(endpoint), "{endpoint}: {err}");
+        }
+        for endpoint in [
+            "http://127.0.0.1:1",
+            "http://[::1]:65535",
+            "https://example.test",
+        ] {
+            OperationsClientBuilder::default()
+                .endpoint(endpoint)
+                .anonymous()
+                .build()
+                .unwrap_or_else(|e| panic!("{endpoint}: {e}"));
+        }
+    }
+
+    #[test]
+    fn lro_emulator_host_with_an_invalid_port_is_refused() {
+        for host in ["127.0.0.1:99999", "127.0.0.1:abc", "localhost:0"] {
+            let mut builder = OperationsClientBuilder::default();
+            let err = builder
+                .use_emulator_host(|name| (name == "LRO_EMULATOR_HOST").then(|| host.to_owned()))
+                .unwrap_err();
+            assert!(err.is_config(), "{host}: {err}");
+            assert!(
+                err.to_string()
+                    .contains(&format!("LRO_EMULATOR_HOST {host:?} is not host:port")),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -304,3 +304,64 @@ async fn a_client_identity_that_is_not_pem_is_refused_when_built() {
     );
     assert!(!err.to_string().contains("not a key"), "{err}");
 }
+
+#[tokio::test]
+async fn a_plaintext_client_against_a_tls_server_is_told_to_use_https_at_once() {
+    let server = tls_server::serve(&["127.0.0.1"], &[b"h2"]).await;
+    let client = support::builder_at(server.addr).build().unwrap();
+
+    let err = client.get_operation(op("x")).await.unwrap_err();
+
+    assert!(err.is_permanent() && err.is_transport(), "{err:?}");
+    let shown = err.to_string();
+    assert!(
+        shown.contains("the server speaks TLS, not plaintext HTTP/2")
+            && shown.contains("use an https:// endpoint"),
+        "{shown}"
+    );
+    assert_eq!(
+        server.accepted(),
+        1,
+        "known on the first attempt, not retried"
+    );
+}
+
+#[tokio::test]
+async fn a_tls_client_against_a_plaintext_server_is_told_to_use_http_at_once() {
+    let emulator = longrunning_grpc::emulator::Emulator::start().await.unwrap();
+    let https = emulator.endpoint().replace("http://", "https://");
+    let client = OperationsClient::builder()
+        .endpoint(&https)
+        .anonymous()
+        .build()
+        .unwrap();
+
+    let err = client.get_operation(op("x")).await.unwrap_err();
+
+    assert!(err.is_permanent() && err.is_transport(), "{err:?}");
+    let shown = err.to_string();
+    assert!(
+        shown.contains("does not speak TLS") && shown.contains("use an http:// endpoint"),
+        "{shown}"
+    );
+    assert!(emulator.journal().is_empty(), "nothing reached the server");
+}
+
+#[tokio::test]
+async fn a_self_signed_ca_certificate_as_the_servers_own_is_named_in_words() {
+    let server = tls_server::serve_with_ca_certificate(&["127.0.0.1"]).await;
+    let client = trusting(&server).build().unwrap();
+
+    let err = client.get_operation(op("x")).await.unwrap_err();
+
+    assert!(err.is_permanent(), "{err:?}");
+    let shown = err.to_string();
+    assert!(
+        shown.contains("is a CA certificate (CA:TRUE), which cannot be a server's own"),
+        "{shown}"
+    );
+    for debug in ["Other(", "OtherError", "CaUsedAsEndEntity"] {
+        assert!(!shown.contains(debug), "{debug} in {shown}");
+    }
+    assert_eq!(server.accepted(), 1);
+}

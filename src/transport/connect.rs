@@ -42,6 +42,20 @@ impl Endpoint {
         if !matches!(uri.scheme_str(), Some("https" | "http")) {
             return Err(bad("must start with https:// or http://"));
         }
+        // The `http` crate keeps a port it cannot read (`:99999`, `:abc`) and then reports
+        // none, which would mean the scheme's default: refuse it here instead.
+        let authority = uri.authority().map_or("", |a| a.as_str());
+        let host_and_port = authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, rest)| rest);
+        let after_host = host_and_port
+            .rsplit_once(']')
+            .map_or(host_and_port, |(_, rest)| rest);
+        if let Some((_, port)) = after_host.rsplit_once(':')
+            && !matches!(port.parse::<u16>(), Ok(1..))
+        {
+            return Err(bad(&format!("has an invalid port {port:?} (1 to 65535)")));
+        }
         Ok(Self {
             url: url.to_owned(),
             uri,
@@ -280,7 +294,7 @@ impl Connector {
 
 /// A TLS handshake failure in words; failures that trying again cannot mend are permanent.
 fn tls_failed(e: std::io::Error, name: &ServerName<'static>) -> ConnectFailed {
-    use tokio_rustls::rustls::{AlertDescription, CertificateError, Error as Tls};
+    use tokio_rustls::rustls::{AlertDescription, CertificateError, Error as Tls, InvalidMessage};
     let expected = name.to_str();
     let Some(tls) = e.get_ref().and_then(|inner| inner.downcast_ref::<Tls>()) else {
         return ConnectFailed::new(
@@ -314,8 +328,72 @@ fn tls_failed(e: std::io::Error, name: &ServerName<'static>) -> ConnectFailed {
         Tls::InvalidCertificate(
             CertificateError::Expired | CertificateError::ExpiredContext { .. },
         ) => (format!("the certificate of {expected:?} has expired"), true),
-        Tls::InvalidCertificate(other) => (
-            format!("the certificate of {expected:?} is not valid: {other}"),
+        Tls::InvalidCertificate(
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. },
+        ) => (
+            format!("the certificate of {expected:?} is not valid yet"),
+            true,
+        ),
+        Tls::InvalidCertificate(CertificateError::Revoked) => (
+            format!("the certificate of {expected:?} has been revoked"),
+            true,
+        ),
+        Tls::InvalidCertificate(CertificateError::BadEncoding) => (
+            format!("the certificate of {expected:?} is not well-formed"),
+            true,
+        ),
+        Tls::InvalidCertificate(CertificateError::BadSignature) => (
+            format!("the certificate of {expected:?} has a signature that does not verify"),
+            true,
+        ),
+        Tls::InvalidCertificate(CertificateError::UnsupportedSignatureAlgorithmContext {
+            ..
+        }) => (
+            format!(
+                "the certificate of {expected:?} is signed with an algorithm rustls does not accept"
+            ),
+            true,
+        ),
+        Tls::InvalidCertificate(CertificateError::UnhandledCriticalExtension) => (
+            format!(
+                "the certificate of {expected:?} has a critical extension rustls does not know"
+            ),
+            true,
+        ),
+        Tls::InvalidCertificate(
+            CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. },
+        ) => (
+            format!("the certificate of {expected:?} is not for serving TLS (extended key usage)"),
+            true,
+        ),
+        // webpki's reasons without a variant of their own, by their names.
+        Tls::InvalidCertificate(CertificateError::Other(other)) => {
+            let name = format!("{other:?}");
+            let words = if name.contains("CaUsedAsEndEntity") {
+                format!(
+                    "the certificate of {expected:?} is a CA certificate (CA:TRUE), which \
+                     cannot be a server's own; make one with CA:FALSE, signed by that CA"
+                )
+            } else if name.contains("EndEntityUsedAsCa") {
+                format!("the certificate chain of {expected:?} has a server certificate as its CA")
+            } else if name.contains("PathLenConstraintViolated") {
+                format!("the certificate chain of {expected:?} is longer than its CA allows")
+            } else {
+                format!("the certificate of {expected:?} is not valid")
+            };
+            (words, true)
+        }
+        Tls::InvalidCertificate(_) => (
+            format!("the certificate of {expected:?} is not valid"),
+            true,
+        ),
+        // Bytes that are not TLS where the server's first TLS record should be: a plaintext
+        // server (an HTTP/2 SETTINGS frame, an HTTP/1.1 status line).
+        Tls::InvalidMessage(InvalidMessage::InvalidContentType) => (
+            format!(
+                "the server at {expected:?} does not speak TLS; for a plaintext server, use \
+                 an http:// endpoint"
+            ),
             true,
         ),
         Tls::NoApplicationProtocol

@@ -539,6 +539,8 @@ impl http_body::Body for Incoming {
 /// The connection's I/O, counting the reads that bring bytes (see [`Health::reads`]).
 struct Watched<IO> {
     io: IO,
+    /// The first bytes the server sent, to tell a server that is not HTTP/2 at all.
+    first: Arc<std::sync::OnceLock<Vec<u8>>>,
     reads: Arc<AtomicU64>,
     written: Arc<AtomicU64>,
     spoke: Arc<tokio::sync::Notify>,
@@ -556,6 +558,8 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Watched<IO> {
             && buf.filled().len() > before
             && self.reads.fetch_add(1, Ordering::Release) == 0
         {
+            let read = &buf.filled()[before..];
+            let _ = self.first.set(read[..read.len().min(8)].to_vec());
             self.spoke.notify_waiters();
         }
         polled
@@ -616,8 +620,10 @@ where
     let reads = Arc::new(AtomicU64::new(0));
     let written = Arc::new(AtomicU64::new(0));
     let spoke = Arc::new(tokio::sync::Notify::new());
+    let first = Arc::new(std::sync::OnceLock::new());
     let io = Watched {
         io,
+        first: first.clone(),
         reads: reads.clone(),
         written: written.clone(),
         spoke: spoke.clone(),
@@ -702,12 +708,34 @@ where
         }
         spoke.await;
     }
+    if let Some(not_http2) = first.get().and_then(|bytes| not_http2(bytes)) {
+        health.retire();
+        return Err(ConnectFailed::permanent(not_http2, None));
+    }
     Ok(Conn {
         send,
         health,
         #[cfg(test)]
         pause_after_headers: settings.pause_after_headers.clone(),
     })
+}
+
+/// What a server whose first bytes are `first` speaks, if it is plainly not HTTP/2: an
+/// HTTP/2 server's first frame is SETTINGS (RFC 9113, 3.4), whose length is far below
+/// 2^16, so its first byte is 0 and its fourth 0x4.
+fn not_http2(first: &[u8]) -> Option<String> {
+    match first {
+        [0x15 | 0x16, 0x03, ..] => Some(
+            "the server speaks TLS, not plaintext HTTP/2; for a TLS server, use an https:// \
+             endpoint"
+                .into(),
+        ),
+        [b'H', b'T', b'T', b'P', b'/', ..] => {
+            Some("the server answered in HTTP/1, not HTTP/2".into())
+        }
+        [0, _, _, 0x4, ..] | [0] | [0, _] | [0, _, _] => None,
+        _ => Some("the server's first bytes are not HTTP/2".into()),
+    }
 }
 
 /// Why a connection's task ended, in words, and whether trying again cannot help. A TLS

@@ -39,17 +39,23 @@ impl TlsServer {
 
 /// Serves TLS with a certificate for `names`, offering `alpn` (empty: no ALPN at all).
 pub async fn serve(names: &[&str], alpn: &[&[u8]]) -> TlsServer {
-    serve_with(names, alpn, true, None).await
+    serve_with(names, alpn, true, None, false).await
+}
+
+/// [`serve`], with a self-signed certificate that says it is a CA (`CA:TRUE`), which
+/// rustls refuses as a server's own.
+pub async fn serve_with_ca_certificate(names: &[&str]) -> TlsServer {
+    serve_with(names, &[b"h2"], true, None, true).await
 }
 
 /// [`serve`], starting TLS handshakes only once [`TlsServer::open`] is called.
 pub async fn serve_held(names: &[&str], alpn: &[&[u8]]) -> TlsServer {
-    serve_with(names, alpn, false, None).await
+    serve_with(names, alpn, false, None, false).await
 }
 
 /// [`serve`], requiring a client certificate that `client_ca` (PEM) vouches for.
 pub async fn serve_requiring_client_cert(names: &[&str], client_ca: &str) -> TlsServer {
-    serve_with(names, &[b"h2"], true, Some(client_ca)).await
+    serve_with(names, &[b"h2"], true, Some(client_ca), false).await
 }
 
 async fn serve_with(
@@ -57,10 +63,19 @@ async fn serve_with(
     alpn: &[&[u8]],
     open: bool,
     client_ca: Option<&str>,
+    is_ca: bool,
 ) -> TlsServer {
     let (gate, opened) = tokio::sync::watch::channel(open);
     let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
-    let certified = rcgen::generate_simple_self_signed(names).unwrap();
+    let certified = if is_ca {
+        let mut params = rcgen::CertificateParams::new(names).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let signing_key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&signing_key).unwrap();
+        rcgen::CertifiedKey { cert, signing_key }
+    } else {
+        rcgen::generate_simple_self_signed(names).unwrap()
+    };
     let cert = CertificateDer::from(certified.cert.der().to_vec());
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
         certified.signing_key.serialize_der(),
