@@ -19,7 +19,7 @@ use crate::headers;
 use crate::retry::{PollingPolicy, RetryPolicy};
 use crate::transport::{
     CheckResponses, ClientIdentity, Connector, Endpoint, GrpcTransport, Keepalive, ProxySetting,
-    Settings, Transport, choose_proxy,
+    Settings, TlsChoices, Transport, choose_proxy,
 };
 
 /// The default endpoint: the Gemini for Google Cloud API.
@@ -56,6 +56,9 @@ pub struct OperationsClientBuilder {
     connect_timeout: Duration,
     allow_insecure: bool,
     ca_certificates: Vec<Vec<u8>>,
+    tls_built_in_root_certs: bool,
+    tls_server_name: Option<String>,
+    preconfigured_tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>,
     channel: Option<Channel>,
     retry: RetryPolicy,
     polling: PollingPolicy,
@@ -103,6 +106,9 @@ impl Default for OperationsClientBuilder {
             connect_timeout: Duration::from_secs(10),
             allow_insecure: false,
             ca_certificates: Vec::new(),
+            tls_built_in_root_certs: true,
+            tls_server_name: None,
+            preconfigured_tls: None,
             channel: None,
             retry: RetryPolicy::default(),
             polling: PollingPolicy::default(),
@@ -200,6 +206,36 @@ impl OperationsClientBuilder {
     /// [`OperationsClientBuilder::build`]. Default: the features' roots only.
     pub fn ca_certificate(mut self, pem: impl AsRef<[u8]>) -> Self {
         self.ca_certificates.push(pem.as_ref().to_vec());
+        self
+    }
+
+    /// Whether `https://` endpoints trust the roots the crate's features bring
+    /// (`webpki-roots`, `native-roots`), as reqwest's setting of the same name. With
+    /// `false`, only the CAs given with [`ca_certificate`](Self::ca_certificate) are
+    /// trusted: a private endpoint that no public CA may vouch for. Default: `true`.
+    pub fn tls_built_in_root_certs(mut self, trust: bool) -> Self {
+        self.tls_built_in_root_certs = trust;
+        self
+    }
+
+    /// The name the server's certificate must be for, and the TLS SNI, instead of the
+    /// endpoint's host (tonic's `domain_name`): an endpoint given by IP address, or through
+    /// a tunnel, whose certificate names the service. A DNS name or an IP address, checked
+    /// by [`build`](Self::build). Default: the endpoint's host.
+    pub fn tls_server_name(mut self, name: impl Into<String>) -> Self {
+        self.tls_server_name = Some(name.into());
+        self
+    }
+
+    /// Uses this rustls configuration as it is for `https://` endpoints (reqwest's
+    /// `use_preconfigured_tls`): its roots, its verifier, its client certificate and its
+    /// crypto provider. [`ca_certificate`](Self::ca_certificate),
+    /// [`tls_built_in_root_certs`](Self::tls_built_in_root_certs) and
+    /// [`client_identity`](Self::client_identity) are then ignored. Its ALPN protocols must
+    /// include `h2` (gRPC runs on HTTP/2); with none, `h2` is set. The type is
+    /// [`crate::rustls::ClientConfig`], this crate's rustls. Default: none.
+    pub fn use_preconfigured_tls(mut self, config: tokio_rustls::rustls::ClientConfig) -> Self {
+        self.preconfigured_tls = Some(Arc::new(config));
         self
     }
 
@@ -496,12 +532,14 @@ impl OperationsClientBuilder {
                     #[cfg(test)]
                     pause_after_headers: Default::default(),
                 };
-                let connector = Connector::new(
-                    &endpoint,
-                    &self.ca_certificates,
-                    self.client_identity.as_ref(),
-                    settings,
-                )?;
+                let choices = TlsChoices {
+                    ca_certificates: std::mem::take(&mut self.ca_certificates),
+                    identity: self.client_identity.clone(),
+                    built_in_roots: self.tls_built_in_root_certs,
+                    server_name: self.tls_server_name.take(),
+                    preconfigured: self.preconfigured_tls.take(),
+                };
+                let connector = Connector::new(&endpoint, &choices, settings)?;
                 let transport = Transport::direct(connector, self.connections);
                 let mut client =
                     self.build_inner(transport.clone(), Some((endpoint, url)), universe)?;
@@ -509,6 +547,22 @@ impl OperationsClientBuilder {
                 Ok(client)
             }
         }
+    }
+
+    /// Builds the client and opens its connections now, as tonic's `Endpoint::connect`
+    /// does, so that a wrong endpoint, a certificate that is not trusted or a server that
+    /// does not speak HTTP/2 shows at start-up rather than on the first call. Fails with
+    /// the error the first call would have met (no method or name in it); over a
+    /// [`channel`](Self::channel) of yours, opens nothing more than [`build`](Self::build).
+    pub async fn connect(self) -> Result<OperationsClient, Error> {
+        let client = self.build()?;
+        if let Some(transport) = &client.config.transport {
+            transport
+                .connect()
+                .await
+                .map_err(crate::call::transport_error)?;
+        }
+        Ok(client)
     }
 
     /// Builds a client over any tonic transport (a `Channel` with your own tower layers in

@@ -293,6 +293,21 @@ fn classify(status: tonic::Status, deadline: Instant, timeout: Duration) -> Erro
     Error::status(status)
 }
 
+/// A failure of the transport outside any call (an eager connect) as an [`Error`].
+pub(crate) fn transport_error(e: crate::error::BoxError) -> Error {
+    match e.downcast::<tonic::Status>() {
+        Ok(status) => {
+            let cause = cause_of(&status);
+            let code = cause.code.unwrap_or(status.code());
+            Error::transport(code, cause.words, cause.permanent, cause.retry_at, *status)
+        }
+        Err(other) => {
+            let words = other.to_string();
+            Error::transport(Code::Unavailable, words, false, None, other)
+        }
+    }
+}
+
 /// The future of one call: `Send`, `'static` (it owns what it needs, so it can be spawned)
 /// and nameable, so it can be stored in a struct.
 #[must_use = "futures do nothing unless awaited"]

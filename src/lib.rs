@@ -240,3 +240,7 @@ pub mod prost_types {
 
 /// Re-exported so users name the same versions this crate was built with.
 pub use tonic;
+
+/// The rustls this crate's TLS runs on, for
+/// [`OperationsClientBuilder::use_preconfigured_tls`].
+pub use tokio_rustls::rustls;

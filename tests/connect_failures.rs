@@ -365,3 +365,163 @@ async fn a_self_signed_ca_certificate_as_the_servers_own_is_named_in_words() {
     }
     assert_eq!(server.accepted(), 1);
 }
+
+#[tokio::test]
+async fn tls_server_name_verifies_the_certificate_for_another_name_than_the_host() {
+    // The certificate is for "localhost"; the endpoint is 127.0.0.1.
+    let server = tls_server::serve(&["localhost"], &[b"h2"]).await;
+
+    let client = trusting(&server)
+        .tls_server_name("localhost")
+        .build()
+        .unwrap();
+    client.cancel_operation(op("x")).await.unwrap();
+
+    let wrong = trusting(&server)
+        .tls_server_name("other.example")
+        .build()
+        .unwrap();
+    let err = wrong.cancel_operation(op("x")).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains(r#"the certificate is for "localhost", not "other.example""#),
+        "{err}"
+    );
+    let bad = trusting(&server)
+        .tls_server_name("not a name")
+        .build()
+        .unwrap_err();
+    assert!(
+        bad.is_config() && bad.to_string().contains(r#"tls_server_name "not a name""#),
+        "{bad}"
+    );
+}
+
+#[tokio::test]
+async fn without_the_built_in_roots_only_the_given_ca_is_trusted() {
+    let server = tls_server::serve(&["127.0.0.1"], &[b"h2"]).await;
+    let url = format!("https://{}", server.addr);
+
+    let none = OperationsClient::builder()
+        .endpoint(&url)
+        .anonymous()
+        .tls_built_in_root_certs(false)
+        .build()
+        .unwrap_err();
+    assert!(none.is_config(), "{none}");
+    assert!(
+        none.to_string().contains("no trusted root certificates"),
+        "{none}"
+    );
+    assert_eq!(server.accepted(), 0, "nothing was sent");
+
+    let only_ours = trusting(&server)
+        .tls_built_in_root_certs(false)
+        .build()
+        .unwrap();
+    only_ours.cancel_operation(op("x")).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_preconfigured_rustls_config_is_used_as_it_is() {
+    use longrunning_grpc::rustls;
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+
+    let server = tls_server::serve(&["127.0.0.1"], &[b"h2"]).await;
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = |trusted: bool| {
+        let mut roots = rustls::RootCertStore::empty();
+        if trusted {
+            let cert = CertificateDer::from_pem_slice(server.cert_pem.as_bytes()).unwrap();
+            roots.add(cert).unwrap();
+        }
+        rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth()
+    };
+    let endpoint = format!("https://{}", server.addr);
+    let with = |config| {
+        OperationsClient::builder()
+            .endpoint(&endpoint)
+            .anonymous()
+            .retry_policy(RetryPolicy::never())
+            .use_preconfigured_tls(config)
+            .build()
+            .unwrap()
+    };
+
+    // Its roots, not the crate's: ALPN h2 is added to a config that names none.
+    with(config(true)).cancel_operation(op("x")).await.unwrap();
+    let err = with(config(false))
+        .cancel_operation(op("x"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("unknown issuer"), "{err}");
+
+    let mut http1 = config(true);
+    http1.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let refused = OperationsClient::builder()
+        .endpoint(&endpoint)
+        .anonymous()
+        .use_preconfigured_tls(http1)
+        .build()
+        .unwrap_err();
+    assert!(
+        refused.is_config() && refused.to_string().contains("h2"),
+        "{refused}"
+    );
+}
+
+#[tokio::test]
+async fn connect_opens_the_connection_at_start_up_and_reports_its_failure() {
+    let server = tls_server::serve(&["127.0.0.1"], &[b"h2"]).await;
+
+    let client = trusting(&server).connect().await.unwrap();
+    assert_eq!(server.handshakes(), 1, "connected before any call");
+    client.cancel_operation(op("x")).await.unwrap();
+    assert_eq!(server.accepted(), 1, "the call used that connection");
+
+    let untrusted = OperationsClient::builder()
+        .endpoint(format!("https://{}", server.addr))
+        .anonymous()
+        .tls_built_in_root_certs(false)
+        .ca_certificate(
+            rcgen::generate_simple_self_signed(vec!["x".into()])
+                .unwrap()
+                .cert
+                .pem(),
+        )
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(
+        untrusted.is_permanent() && untrusted.is_transport(),
+        "{untrusted:?}"
+    );
+    // A CA of the same (rcgen's) subject that did not sign it: a signature that fails.
+    assert!(
+        untrusted
+            .to_string()
+            .starts_with("unavailable: tls: the certificate of"),
+        "{untrusted}"
+    );
+    assert_eq!(untrusted.method(), None);
+
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = probe.local_addr().unwrap();
+    drop(probe);
+    let refused = support::builder_at(dead).connect().await.unwrap_err();
+    assert!(
+        refused.is_unavailable() && refused.is_transport(),
+        "{refused:?}"
+    );
+    assert!(
+        refused
+            .to_string()
+            .starts_with(&format!("unavailable: cannot connect to {dead}")),
+        "{refused}"
+    );
+}

@@ -151,23 +151,25 @@ impl fmt::Debug for Connector {
 }
 
 impl Connector {
-    /// A connector for `endpoint`; for `https://`, TLS trusting the features' roots plus
-    /// `ca_certificates` (PEM, checked here).
+    /// A connector for `endpoint`; for `https://`, TLS as `choices` say (checked here).
     pub(crate) fn new(
         endpoint: &Endpoint,
-        ca_certificates: &[Vec<u8>],
-        identity: Option<&tls::ClientIdentity>,
+        choices: &tls::TlsChoices,
         settings: Settings,
     ) -> Result<Self, Error> {
         let host = endpoint.host();
         let tls = if endpoint.is_tls() {
-            let config = tls::client_config(ca_certificates, identity, &endpoint.url)?;
-            let name = match host.parse::<IpAddr>() {
+            let config = tls::client_config(choices, &endpoint.url)?;
+            let (name_of, what) = match &choices.server_name {
+                Some(name) => (name.as_str(), "tls_server_name"),
+                None => (host, "the endpoint's host"),
+            };
+            let name = match name_of.parse::<IpAddr>() {
                 Ok(ip) => ServerName::from(ip),
-                Err(_) => ServerName::try_from(host.to_owned()).map_err(|_| {
+                Err(_) => ServerName::try_from(name_of.to_owned()).map_err(|_| {
                     Error::config(format!(
-                        "endpoint {:?} has a host that is not a valid TLS server name",
-                        endpoint.url
+                        "{what} {name_of:?} is not a valid TLS server name (a DNS name or \
+                         an IP address)"
                     ))
                 })?,
             };

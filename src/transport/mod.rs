@@ -74,7 +74,7 @@ pub(crate) use proxy::{ProxySetting, choose as choose_proxy};
 pub(crate) use response::{CheckResponses, NotGrpc};
 pub(crate) use status::cause_of;
 use status::status;
-pub(crate) use tls::ClientIdentity;
+pub(crate) use tls::{ClientIdentity, TlsChoices};
 
 use crate::error::BoxError;
 
@@ -227,6 +227,17 @@ impl Transport {
             }
             Inner::Channels { .. } => None,
         }
+    }
+
+    /// Opens every connection of the pool now, rather than on the first calls; the first
+    /// failure, as a call would have met it. Over tonic `Channel`s, nothing is opened.
+    pub(crate) async fn connect(&self) -> Result<(), BoxError> {
+        if let Inner::Direct { pool, .. } = &self.inner {
+            for index in 0..pool.connections.len() {
+                pool.connection(index).await?;
+            }
+        }
+        Ok(())
     }
 
     /// How many connections calls are spread over.
@@ -408,7 +419,7 @@ mod tests {
             first_stream_id,
             pause_after_headers: Arc::new(pause_after_headers.into()),
         };
-        let connector = Connector::new(&endpoint, &[], None, settings).unwrap();
+        let connector = Connector::new(&endpoint, &Default::default(), settings).unwrap();
         Transport::direct(connector, 1)
     }
 

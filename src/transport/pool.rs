@@ -133,7 +133,7 @@ impl Pool {
 
     /// Slot `index`'s connection: the open one, or the attempt under way to open it (begun
     /// here if there is none and the slot is not backing off).
-    async fn connection(self: &Arc<Self>, index: usize) -> Result<Conn, BoxError> {
+    pub(super) async fn connection(self: &Arc<Self>, index: usize) -> Result<Conn, BoxError> {
         let connecting = {
             let mut slot = self.connections[index]
                 .lock()

@@ -24,18 +24,59 @@ impl std::fmt::Debug for ClientIdentity {
     }
 }
 
-/// rustls with the roots the crate's features choose plus `ca_certificates` (PEM), and ALPN
-/// `h2`. The process's default crypto provider if one is installed, else aws-lc-rs.
-pub(super) fn client_config(
-    ca_certificates: &[Vec<u8>],
-    identity: Option<&ClientIdentity>,
-    url: &str,
-) -> Result<Arc<ClientConfig>, Error> {
+/// What the builder was told about TLS.
+#[derive(Clone, Debug)]
+pub(crate) struct TlsChoices {
+    /// Extra roots, PEM (`ca_certificate`).
+    pub(crate) ca_certificates: Vec<Vec<u8>>,
+    pub(crate) identity: Option<ClientIdentity>,
+    /// Trust the roots the crate's features bring (`tls_built_in_root_certs`).
+    pub(crate) built_in_roots: bool,
+    /// The name the certificate must be for, instead of the URL's host (`tls_server_name`).
+    pub(crate) server_name: Option<String>,
+    /// A rustls configuration to use as it is (`use_preconfigured_tls`).
+    pub(crate) preconfigured: Option<Arc<ClientConfig>>,
+}
+
+impl Default for TlsChoices {
+    fn default() -> Self {
+        Self {
+            ca_certificates: Vec::new(),
+            identity: None,
+            built_in_roots: true,
+            server_name: None,
+            preconfigured: None,
+        }
+    }
+}
+
+/// The rustls configuration for `choices`: a preconfigured one as it is (with ALPN `h2`
+/// when it names none), else rustls with the roots the crate's features choose (unless
+/// turned off) plus `ca_certificates` (PEM), and ALPN `h2`. The process's default crypto
+/// provider if one is installed, else aws-lc-rs.
+pub(super) fn client_config(choices: &TlsChoices, url: &str) -> Result<Arc<ClientConfig>, Error> {
+    if let Some(preconfigured) = &choices.preconfigured {
+        if preconfigured.alpn_protocols.is_empty() {
+            let mut config = (**preconfigured).clone();
+            config.alpn_protocols = vec![b"h2".to_vec()];
+            return Ok(Arc::new(config));
+        }
+        if !preconfigured.alpn_protocols.iter().any(|p| p == b"h2") {
+            return Err(Error::config(
+                "use_preconfigured_tls: its ALPN protocols lack \"h2\", which gRPC needs",
+            ));
+        }
+        return Ok(preconfigured.clone());
+    }
+    let ca_certificates = &choices.ca_certificates;
+    let identity = choices.identity.as_ref();
     let mut roots = RootCertStore::empty();
     #[cfg(feature = "webpki-roots")]
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if choices.built_in_roots {
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    }
     #[cfg(feature = "native-roots")]
-    {
+    if choices.built_in_roots {
         let native = rustls_native_certs::load_native_certs();
         for error in &native.errors {
             tracing::debug!(%error, "reading the system's root certificates");
@@ -58,8 +99,9 @@ pub(super) fn client_config(
     }
     if roots.is_empty() {
         return Err(Error::config(format!(
-            "no trusted root certificates for {url}: enable the webpki-roots or \
-             native-roots feature, or give ca_certificate"
+            "no trusted root certificates for {url}: give ca_certificate, or trust the \
+             built-in roots (the webpki-roots or native-roots feature, \
+             tls_built_in_root_certs(true))"
         )));
     }
     let provider = CryptoProvider::get_default()
