@@ -1048,7 +1048,10 @@ fn orchestrate(quick: bool) {
 /// 4.75 s), so the polls it schedules are exactly 4 per operation.
 fn wait_all_cost(rt: &tokio::runtime::Runtime, ops: usize) {
     const POLLS: u32 = 4;
-    let policy = PollingPolicy::builder().jitter(false).build().unwrap();
+    let policy = PollingPolicy::builder()
+        .jitter(longrunning_grpc::Jitter::None)
+        .build()
+        .unwrap();
     println!(
         "\nwaiting on {ops} operations at once, each done at its {POLLS}th poll \
          (1 s x 1.5, no jitter: the policy schedules {} polls)",

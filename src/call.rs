@@ -180,7 +180,7 @@ async fn attempts<T: GrpcTransport, M: Rpc>(
             Some(delay) => delay,
             None => backoff
                 // Boxed: only calls that retry pay for the schedule's space.
-                .get_or_insert_with(|| Box::new(config.retry.backoff()))
+                .get_or_insert_with(|| Box::new(config.retry.delays()))
                 .next()
                 .unwrap_or_default(),
         };

@@ -221,7 +221,9 @@ pub use headers::API_CLIENT_VALUE;
 pub use list::{ListOperations, Listing, Page};
 pub use name::{MAX_NAME_LEN, OperationName, routing_header, validate_name};
 pub use poller::{OperationSource, Poller, PollingResult};
-pub use retry::{Backoff, PollingPolicy, PollingPolicyBuilder, RetryPolicy, RetryPolicyBuilder};
+pub use retry::{
+    Backoff, Jitter, PollingPolicy, PollingPolicyBuilder, RetryPolicy, RetryPolicyBuilder,
+};
 pub use transport::{GrpcTransport, Transport};
 pub use wait::{CancelOutcome, Polled};
 pub use waiter::Waiter;

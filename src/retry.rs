@@ -22,10 +22,10 @@ use crate::Error;
 ///
 /// let policy = RetryPolicy::builder()
 ///     .max_attempts(3)
-///     .initial_backoff(Duration::from_millis(100))
+///     .initial_delay(Duration::from_millis(100))
 ///     .seed(7)
 ///     .build()?;
-/// let delays: Vec<Duration> = policy.backoff().take(2).collect();
+/// let delays: Vec<Duration> = policy.delays().take(2).collect();
 /// assert!(delays[0] <= Duration::from_millis(100));
 /// # Ok::<(), longrunning_grpc::Error>(())
 /// ```
@@ -44,7 +44,7 @@ impl Default for RetryPolicy {
                 initial: Duration::from_millis(500),
                 max: Duration::from_secs(10),
                 multiplier: 2.0,
-                jitter: Jitter::Full,
+                jitter: Spread::Jitter(Jitter::Full),
                 seed: None,
             },
             codes: vec![tonic::Code::Unavailable],
@@ -80,7 +80,7 @@ impl RetryPolicy {
 
     /// The delays between attempts, in order (endless: the caller stops at
     /// [`RetryPolicy::max_attempts`]).
-    pub fn backoff(&self) -> Backoff {
+    pub fn delays(&self) -> Backoff {
         self.schedule.iter()
     }
 }
@@ -99,14 +99,14 @@ impl RetryPolicyBuilder {
         self
     }
 
-    /// The first backoff (before jitter). Default: 500 ms.
-    pub fn initial_backoff(mut self, delay: Duration) -> Self {
+    /// The delay before the first retry (before jitter). Default: 500 ms.
+    pub fn initial_delay(mut self, delay: Duration) -> Self {
         self.policy.schedule.initial = delay;
         self
     }
 
-    /// The largest backoff (before jitter). Default: 10 s.
-    pub fn max_backoff(mut self, delay: Duration) -> Self {
+    /// The largest delay between attempts (before jitter). Default: 10 s.
+    pub fn max_delay(mut self, delay: Duration) -> Self {
         self.policy.schedule.max = delay;
         self
     }
@@ -117,9 +117,10 @@ impl RetryPolicyBuilder {
         self
     }
 
-    /// Whether each delay is drawn uniformly from `[0, backoff]` (full jitter). Default: true.
-    pub fn jitter(mut self, jitter: bool) -> Self {
-        self.policy.schedule.jitter = if jitter { Jitter::Full } else { Jitter::None };
+    /// How each delay is spread at random. Default: [`Jitter::Full`], uniform in
+    /// `[0, delay]`.
+    pub fn jitter(mut self, jitter: Jitter) -> Self {
+        self.policy.schedule.jitter = Spread::Jitter(jitter);
         self
     }
 
@@ -145,16 +146,25 @@ impl RetryPolicyBuilder {
     }
 }
 
-/// How the jitter is drawn.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) enum Jitter {
-    /// No jitter: the delay is the backoff.
+/// How a policy's delays are spread at random around the schedule, one meaning for both
+/// policies: [`RetryPolicyBuilder::jitter`] (default [`Jitter::Full`], as Google's service
+/// config asks) and [`PollingPolicyBuilder::jitter`] (default [`Jitter::Half`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Jitter {
+    /// No jitter: each delay is the schedule's.
     None,
-    /// Uniform in `[0, backoff]`.
+    /// Uniform in `[0, delay]`.
     Full,
-    /// Uniform in `[backoff / 2, backoff]`: never close to zero, so polls cannot bunch up.
+    /// Uniform in `[delay / 2, delay]`: never close to zero, so waits cannot bunch up.
     Half,
-    /// Uniform in `[backoff × (1 − j), backoff × (1 + j)]`, as gRPC's connection backoff.
+}
+
+/// How a schedule's delays are drawn: a policy's [`Jitter`], or gRPC's connection backoff.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Spread {
+    Jitter(Jitter),
+    /// Uniform in `[delay × (1 − j), delay × (1 + j)]`, as gRPC's connection backoff.
     Proportional(f64),
 }
 
@@ -164,7 +174,7 @@ pub(crate) struct Schedule {
     pub(crate) initial: Duration,
     pub(crate) max: Duration,
     pub(crate) multiplier: f64,
-    pub(crate) jitter: Jitter,
+    pub(crate) jitter: Spread,
     pub(crate) seed: Option<u64>,
 }
 
@@ -205,7 +215,7 @@ pub struct Backoff {
     next: Duration,
     max: Duration,
     multiplier: f64,
-    jitter: Jitter,
+    jitter: Spread,
     rng: fastrand::Rng,
 }
 
@@ -222,10 +232,12 @@ impl Iterator for Backoff {
         // delay drawn is the delay slept.
         let millis = u64::try_from(base.as_millis()).unwrap_or(u64::MAX);
         Some(match self.jitter {
-            Jitter::None => base,
-            Jitter::Full => Duration::from_millis(self.rng.u64(0..=millis)),
-            Jitter::Half => Duration::from_millis(self.rng.u64(millis.div_ceil(2)..=millis)),
-            Jitter::Proportional(j) => {
+            Spread::Jitter(Jitter::None) => base,
+            Spread::Jitter(Jitter::Full) => Duration::from_millis(self.rng.u64(0..=millis)),
+            Spread::Jitter(Jitter::Half) => {
+                Duration::from_millis(self.rng.u64(millis.div_ceil(2)..=millis))
+            }
+            Spread::Proportional(j) => {
                 let factor = 1.0 + j * (self.rng.f64() * 2.0 - 1.0);
                 Duration::try_from_secs_f64(base.as_secs_f64() * factor).unwrap_or(base)
             }
@@ -262,7 +274,7 @@ impl Default for PollingPolicy {
                 initial: Duration::from_secs(1),
                 max: Duration::from_secs(20),
                 multiplier: 1.5,
-                jitter: Jitter::Half,
+                jitter: Spread::Jitter(Jitter::Half),
                 seed: None,
             },
             deadline: Some(Duration::from_secs(15 * 60)),
@@ -320,9 +332,10 @@ impl PollingPolicyBuilder {
         self
     }
 
-    /// Whether each delay is drawn from `[delay / 2, delay]`. Default: true.
-    pub fn jitter(mut self, jitter: bool) -> Self {
-        self.policy.schedule.jitter = if jitter { Jitter::Half } else { Jitter::None };
+    /// How each delay is spread at random. Default: [`Jitter::Half`], uniform in
+    /// `[delay / 2, delay]`.
+    pub fn jitter(mut self, jitter: Jitter) -> Self {
+        self.policy.schedule.jitter = Spread::Jitter(jitter);
         self
     }
 
@@ -360,7 +373,7 @@ pub(crate) fn connection_backoff() -> Backoff {
         initial: Duration::from_secs(1),
         max: Duration::from_secs(120),
         multiplier: 1.6,
-        jitter: Jitter::Proportional(0.2),
+        jitter: Spread::Proportional(0.2),
         seed: None,
     }
     .iter()
@@ -421,9 +434,9 @@ mod tests {
 
     #[test]
     fn backoff_without_jitter_doubles_to_the_cap() {
-        let policy = RetryPolicy::builder().jitter(false).build().unwrap();
+        let policy = RetryPolicy::builder().jitter(Jitter::None).build().unwrap();
         let delays: Vec<u64> = policy
-            .backoff()
+            .delays()
             .take(7)
             .map(|d| d.as_millis() as u64)
             .collect();

@@ -82,7 +82,7 @@ async fn an_http_503_page_is_unavailable_and_retried() {
     let (addr, requests) = h2_server::serve(Answer::http(503, "text/html", page)).await;
     let retry = RetryPolicy::builder()
         .max_attempts(3)
-        .jitter(false)
+        .jitter(longrunning_grpc::Jitter::None)
         .build()
         .unwrap();
 

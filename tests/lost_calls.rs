@@ -206,8 +206,8 @@ async fn the_transparent_resend_is_once_per_call_not_once_per_attempt() {
     });
     let retry = RetryPolicy::builder()
         .max_attempts(3)
-        .initial_backoff(Duration::from_millis(10))
-        .jitter(false)
+        .initial_delay(Duration::from_millis(10))
+        .jitter(longrunning_grpc::Jitter::None)
         .build()
         .unwrap();
     let client = client_at(addr, retry).await;

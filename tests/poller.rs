@@ -31,7 +31,7 @@ fn policy(deadline: Option<Duration>) -> PollingPolicy {
     PollingPolicy::builder()
         .initial_delay(Duration::from_millis(10))
         .multiplier(1.0)
-        .jitter(false)
+        .jitter(longrunning_grpc::Jitter::None)
         .deadline(deadline)
         .build()
         .unwrap()
@@ -295,7 +295,7 @@ async fn the_wait_ends_at_the_policy_deadline_after_a_last_look() {
             PollingPolicy::builder()
                 .initial_delay(Duration::from_secs(1))
                 .multiplier(1.0)
-                .jitter(false)
+                .jitter(longrunning_grpc::Jitter::None)
                 .deadline(Some(Duration::from_millis(4500)))
                 .build()
                 .unwrap(),

@@ -126,7 +126,7 @@ async fn a_403_is_not_retried_and_a_502_is() {
     let gateway = connect_proxy::start(Mode::Refuse("HTTP/1.1 502 Bad Gateway")).await;
     let retry = RetryPolicy::builder()
         .max_attempts(2)
-        .jitter(false)
+        .jitter(longrunning_grpc::Jitter::None)
         .build()
         .unwrap();
     let client = support::builder(&emulator)

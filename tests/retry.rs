@@ -42,7 +42,7 @@ async fn retries_unavailable_then_succeeds_on_the_seeded_backoff_schedule() {
             Code::Ok
         ]
     );
-    let expected: Vec<Duration> = policy.backoff().take(4).collect();
+    let expected: Vec<Duration> = policy.delays().take(4).collect();
     assert_eq!(
         gaps(&emulator),
         expected,
@@ -60,7 +60,7 @@ async fn retries_unavailable_then_succeeds_on_the_seeded_backoff_schedule() {
         .seed(7)
         .build()
         .unwrap()
-        .backoff()
+        .delays()
         .take(4)
         .collect();
     assert_ne!(other, expected);

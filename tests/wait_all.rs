@@ -20,7 +20,7 @@ fn policy(deadline: Option<Duration>) -> PollingPolicy {
     PollingPolicy::builder()
         .initial_delay(Duration::from_secs(1))
         .multiplier(1.0)
-        .jitter(false)
+        .jitter(longrunning_grpc::Jitter::None)
         .deadline(deadline)
         .build()
         .unwrap()

@@ -245,11 +245,13 @@ impl Connector {
     async fn handshake(&self) -> Result<Conn, ConnectFailed> {
         let mut tcp = self.tcp.clone();
         let stream = match &self.settings.proxy {
-            None => tcp
-                .call(self.tcp_uri.clone())
-                .await
-                .map_err(|e| self.tcp_failed(&self.target, e))?
-                .into_inner(),
+            None => super::proxy::Prefixed::new(
+                Vec::new(),
+                tcp.call(self.tcp_uri.clone())
+                    .await
+                    .map_err(|e| self.tcp_failed(&self.target, e))?
+                    .into_inner(),
+            ),
             Some(proxy) => {
                 let stream = tcp
                     .call(proxy.uri.clone())

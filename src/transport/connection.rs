@@ -734,7 +734,13 @@ fn not_http2(first: &[u8]) -> Option<String> {
             Some("the server answered in HTTP/1, not HTTP/2".into())
         }
         [0, _, _, 0x4, ..] | [0] | [0, _] | [0, _, _] => None,
-        _ => Some("the server's first bytes are not HTTP/2".into()),
+        _ => {
+            let hex: Vec<String> = first.iter().map(|b| format!("{b:02x}")).collect();
+            Some(format!(
+                "the server's first bytes are not HTTP/2 ({})",
+                hex.join(" ")
+            ))
+        }
     }
 }
 

@@ -139,7 +139,7 @@ pub(crate) async fn connect(
     mut stream: TcpStream,
     proxy: &Proxy,
     target: &str,
-) -> Result<TcpStream, ConnectFailed> {
+) -> Result<Prefixed<TcpStream>, ConnectFailed> {
     let mut request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n").into_bytes();
     if let Some(auth) = &proxy.auth {
         request.extend_from_slice(b"Proxy-Authorization: ");
@@ -185,15 +185,17 @@ pub(crate) async fn connect(
             ));
         }
     };
-    // Nothing may follow the answer before the tunnel is used: the server speaks only
-    // after the client's TLS hello or HTTP/2 preface.
+    // What came after the answer is the server's already: an HTTP/2 server sends its
+    // SETTINGS without waiting for the client's preface, and the proxy may pass them on
+    // with its answer. They are the tunnel's first bytes.
+    let after = answer[end + 4..].to_vec();
     let status_line = String::from_utf8_lossy(&answer[..end]);
     let status_line = status_line.lines().next().unwrap_or_default().trim();
     let mut parts = status_line.splitn(3, ' ');
     let (version, code, reason) = (parts.next(), parts.next(), parts.next());
     let code: Option<u16> = code.and_then(|c| c.parse().ok());
     match (version, code) {
-        (Some(v), Some(200..=299)) if v.starts_with("HTTP/1.") => Ok(stream),
+        (Some(v), Some(200..=299)) if v.starts_with("HTTP/1.") => Ok(Prefixed::new(after, stream)),
         (Some(v), Some(code)) if v.starts_with("HTTP/1.") => {
             let message = format!(
                 "proxy {} refused CONNECT: {code} {}",
@@ -221,6 +223,42 @@ pub(crate) async fn connect(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn bytes_the_server_sent_with_the_proxys_answer_are_the_tunnels_first() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        // A proxy that answers CONNECT and, in the same write, passes on the server's
+        // first frame (an HTTP/2 server sends its SETTINGS without waiting).
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = vec![0u8; 1024];
+            let _ = socket.read(&mut request).await.unwrap();
+            socket
+                .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+                .await
+                .unwrap();
+            socket.write_all(b"then more").await.unwrap();
+        });
+        let proxy = Proxy {
+            uri: format!("http://{addr}").parse().unwrap(),
+            authority: addr.to_string(),
+            auth: None,
+        };
+        let stream = TcpStream::connect(addr).await.unwrap();
+
+        let mut tunnel = connect(stream, &proxy, "example.test:443").await.unwrap();
+        let mut got = vec![0u8; 9 + 9];
+        tunnel.read_exact(&mut got).await.unwrap();
+
+        assert_eq!(
+            &got[..9],
+            b"\0\0\0\x04\0\0\0\0\0",
+            "the server's SETTINGS, not lost"
+        );
+        assert_eq!(&got[9..], b"then more");
+    }
 
     fn target(url: &str) -> Endpoint {
         Endpoint::parse(url).unwrap()
@@ -371,5 +409,78 @@ mod tests {
         assert_eq!(proxy.auth.as_ref().unwrap(), "Basic dXNlcjpwYXNz");
         assert!(proxy.auth.as_ref().unwrap().is_sensitive());
         assert!(!format!("{proxy:?}").contains("dXNlcjpwYXNz"));
+    }
+}
+
+/// A stream whose first bytes read are `prefix`, then the stream's own: a tunnel whose
+/// server spoke before the proxy's answer was read whole.
+#[derive(Debug)]
+pub(crate) struct Prefixed<IO> {
+    prefix: Vec<u8>,
+    read: usize,
+    io: IO,
+}
+
+impl<IO> Prefixed<IO> {
+    pub(crate) fn new(prefix: Vec<u8>, io: IO) -> Self {
+        Self {
+            prefix,
+            read: 0,
+            io,
+        }
+    }
+}
+
+impl<IO: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Prefixed<IO> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        if this.read < this.prefix.len() {
+            let rest = &this.prefix[this.read..];
+            let n = rest.len().min(buf.remaining());
+            buf.put_slice(&rest[..n]);
+            this.read += n;
+            return std::task::Poll::Ready(Ok(()));
+        }
+        std::pin::Pin::new(&mut this.io).poll_read(cx, buf)
+    }
+}
+
+impl<IO: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Prefixed<IO> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }

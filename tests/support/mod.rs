@@ -36,7 +36,10 @@ pub async fn client(emulator: &Emulator) -> OperationsClient {
 
 /// A retry policy without jitter, so delays are exact.
 pub fn exact_retries() -> RetryPolicy {
-    RetryPolicy::builder().jitter(false).build().unwrap()
+    RetryPolicy::builder()
+        .jitter(longrunning_grpc::Jitter::None)
+        .build()
+        .unwrap()
 }
 
 /// Parses a `grpc-timeout` header value (e.g. `2999870u`) into a duration.
