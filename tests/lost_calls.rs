@@ -15,43 +15,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use frames::Conn;
 use longrunning_grpc::RetryPolicy;
 use support::op;
-
-/// Connection 1 answers its first request with `first`; later connections answer all.
-fn first_connection_then_answers<F>(
-    first: F,
-) -> (std::net::SocketAddr, Arc<AtomicUsize>, Arc<AtomicUsize>)
-where
-    F: Fn(Conn, u32) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
-        + Send
-        + Sync
-        + 'static,
-{
-    let requests = Arc::new(AtomicUsize::new(0));
-    let counted = requests.clone();
-    let first = Arc::new(first);
-    let (addr, connections) = frames::serve(vec![], move |mut conn| {
-        let (requests, first) = (counted.clone(), first.clone());
-        async move {
-            if conn.number == 1 {
-                if let Some((stream, _)) = conn.next_request().await {
-                    requests.fetch_add(1, Ordering::SeqCst);
-                    first(conn, stream).await;
-                }
-            } else {
-                frames::answer_all(conn, requests).await;
-            }
-        }
-    });
-    (addr, requests, connections)
-}
-
-/// Reads until the client goes, answering nothing.
-async fn drain(mut conn: Conn) {
-    while conn.read_frame().await.is_some() {}
-}
 
 async fn client_at(
     addr: std::net::SocketAddr,
@@ -65,20 +30,18 @@ async fn client_at(
 
 #[tokio::test]
 async fn a_stream_above_a_goaways_last_stream_id_is_sent_again_at_once() {
-    let (addr, requests, connections) = first_connection_then_answers(|mut conn, _stream| {
-        Box::pin(async move {
-            // Stream 1 arrived; the GOAWAY says the last stream processed is 0.
-            conn.write(&frames::goaway(0, frames::NO_ERROR)).await;
-            drain(conn).await;
-        })
+    let served = frames::serve_first_then_answers(vec![], |mut conn, _stream| async move {
+        // Stream 1 arrived; the GOAWAY says the last stream processed is 0.
+        conn.write(&frames::goaway(0, frames::NO_ERROR)).await;
+        conn.drain().await;
     });
-    let client = client_at(addr, RetryPolicy::never()).await;
+    let client = client_at(served.addr, RetryPolicy::never()).await;
 
     client.cancel_operation(op("x")).await.unwrap();
 
-    assert_eq!(requests.load(Ordering::SeqCst), 2, "sent twice");
+    assert_eq!(served.requests.load(Ordering::SeqCst), 2, "sent twice");
     assert_eq!(
-        connections.load(Ordering::SeqCst),
+        served.connections.load(Ordering::SeqCst),
         2,
         "the second on a new connection"
     );
@@ -88,24 +51,12 @@ async fn a_stream_above_a_goaways_last_stream_id_is_sent_again_at_once() {
 async fn a_request_queued_for_a_stream_when_the_goaway_came_is_sent_again() {
     // One stream at a time: the second call waits in h2 for a stream of its own, and the
     // GOAWAY (last stream 1) comes while it waits.
-    let requests = Arc::new(AtomicUsize::new(0));
-    let counted = requests.clone();
-    let (addr, connections) = frames::serve(vec![(0x3, 1)], move |mut conn| {
-        let requests = counted.clone();
-        async move {
-            if conn.number > 1 {
-                return frames::answer_all(conn, requests).await;
-            }
-            let Some((stream, _)) = conn.next_request().await else {
-                return;
-            };
-            requests.fetch_add(1, Ordering::SeqCst);
-            conn.write(&frames::goaway(stream, frames::NO_ERROR)).await;
-            conn.write(&frames::ok_answer(stream)).await;
-            drain(conn).await;
-        }
+    let served = frames::serve_first_then_answers(vec![(0x3, 1)], |mut conn, stream| async move {
+        conn.write(&frames::goaway(stream, frames::NO_ERROR)).await;
+        conn.write(&frames::ok_answer(stream)).await;
+        conn.drain().await;
     });
-    let client = client_at(addr, RetryPolicy::never()).await;
+    let client = client_at(served.addr, RetryPolicy::never()).await;
 
     let (a, b) = tokio::join!(
         client.cancel_operation(op("a")),
@@ -114,8 +65,19 @@ async fn a_request_queued_for_a_stream_when_the_goaway_came_is_sent_again() {
 
     a.unwrap();
     b.unwrap();
-    assert_eq!(requests.load(Ordering::SeqCst), 2);
-    assert_eq!(connections.load(Ordering::SeqCst), 2);
+    assert_eq!(served.requests.load(Ordering::SeqCst), 2);
+    assert_eq!(served.connections.load(Ordering::SeqCst), 2);
+}
+
+/// Whether the kernel still holds an established TCP connection from `127.0.0.1:port`
+/// (`/proc/net/tcp`: a socket that took a reset leaves that table).
+fn established_from(port: u16) -> bool {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let local = format!("0100007F:{port:04X}");
+    table.lines().skip(1).any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        fields.get(1) == Some(&local.as_str()) && fields.get(3) == Some(&"01")
+    })
 }
 
 #[test]
@@ -124,68 +86,67 @@ fn a_connection_reset_before_the_request_went_out_is_sent_again() {
     // resets the connection, so the client learns of the reset only when it sends the
     // next request: before a byte of it is written.
     let (reset_tx, reset_rx) = std::sync::mpsc::channel::<()>();
-    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<u16>();
     let reset_rx = Arc::new(std::sync::Mutex::new(reset_rx));
-    let requests = Arc::new(AtomicUsize::new(0));
-    let counted = requests.clone();
-    let (addr, connections) = frames::serve(vec![], move |mut conn| {
-        let (requests, reset_rx, done_tx) = (counted.clone(), reset_rx.clone(), done_tx.clone());
+    let done_tx = std::sync::Mutex::new(done_tx);
+    let served = frames::serve_first_then_answers(vec![], move |mut conn, stream| {
+        let reset_rx = reset_rx.clone();
+        let done_tx = done_tx.lock().unwrap().clone();
         async move {
-            if conn.number > 1 {
-                return frames::answer_all(conn, requests).await;
-            }
-            let Some((stream, _)) = conn.next_request().await else {
-                return;
-            };
-            requests.fetch_add(1, Ordering::SeqCst);
             conn.write(&frames::ok_answer(stream)).await;
             let _ = tokio::task::spawn_blocking(move || reset_rx.lock().unwrap().recv()).await;
+            let client_port = conn.peer_port();
             conn.reset();
-            let _ = done_tx.send(());
+            let _ = done_tx.send(client_port);
         }
     });
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let client = runtime.block_on(client_at(addr, RetryPolicy::never()));
+    let client = runtime.block_on(client_at(served.addr, RetryPolicy::never()));
     runtime
         .block_on(client.cancel_operation(op("first")))
         .unwrap();
 
-    // The runtime does not run while the server resets connection 1.
+    // The runtime does not run while the server resets connection 1, and the next call
+    // goes only once the client's kernel has taken the reset (a condition, not a time).
     reset_tx.send(()).unwrap();
-    done_rx.recv().unwrap();
-    std::thread::sleep(Duration::from_millis(50)); // the reset arrives (loopback)
+    let client_port = done_rx.recv().unwrap();
+    for _ in 0..10_000 {
+        if !established_from(client_port) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(!established_from(client_port), "the reset never arrived");
 
     runtime
         .block_on(client.cancel_operation(op("second")))
         .expect("sent again on a new connection");
-    assert_eq!(requests.load(Ordering::SeqCst), 2);
-    assert_eq!(connections.load(Ordering::SeqCst), 2);
+    assert_eq!(served.requests.load(Ordering::SeqCst), 2);
+    assert_eq!(served.connections.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]
 async fn a_connection_closed_mid_request_is_unavailable_and_left_to_the_retry_policy() {
-    let (addr, requests, _) = first_connection_then_answers(|conn, _stream| {
-        // The request went out whole; the server may have acted on it.
-        Box::pin(conn.close())
-    });
+    // The request went out whole; the server may have acted on it.
+    let served = frames::serve_first_then_answers(vec![], |conn, _stream| conn.close());
 
-    let never = client_at(addr, RetryPolicy::never()).await;
+    let never = client_at(served.addr, RetryPolicy::never()).await;
     let err = never.cancel_operation(op("x")).await.unwrap_err();
     assert!(err.is_unavailable() && err.is_transport(), "{err:?}");
     let shown = err.to_string();
     assert_eq!(shown.lines().count(), 1, "{shown}");
     assert!(shown.starts_with("unavailable: "), "{shown}");
     assert_eq!(
-        requests.load(Ordering::SeqCst),
+        served.requests.load(Ordering::SeqCst),
         1,
         "not sent again by itself"
     );
 
     // With retries, the policy sends it again (connection 2 answers).
-    let retrying = client_at(addr, support::exact_retries()).await;
+    let retrying = client_at(served.addr, support::exact_retries()).await;
     retrying.cancel_operation(op("x")).await.unwrap();
 }
 
@@ -200,7 +161,7 @@ async fn the_transparent_resend_is_once_per_call_not_once_per_attempt() {
             if conn.next_request().await.is_some() {
                 requests.fetch_add(1, Ordering::SeqCst);
                 conn.write(&frames::goaway(0, frames::NO_ERROR)).await;
-                drain(conn).await;
+                conn.drain().await;
             }
         }
     });

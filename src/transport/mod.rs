@@ -322,7 +322,6 @@ mod test_frames;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicUsize;
     use std::time::Duration;
 
     use bytes::Bytes;
@@ -439,21 +438,11 @@ mod tests {
         // Connection 1 answers the first HEADERS with a GOAWAY that leaves stream 1
         // unprocessed; the client takes it before it sends the body, so h2 refuses the
         // body ("inactive stream"). Connection 2 answers.
-        let requests = Arc::new(AtomicUsize::new(0));
-        let counted = requests.clone();
-        let (addr, connections) = frames::serve(vec![], move |mut conn| {
-            let requests = counted.clone();
-            async move {
-                if conn.number > 1 {
-                    return frames::answer_all(conn, requests).await;
-                }
-                if conn.next_request().await.is_some() {
-                    requests.fetch_add(1, Ordering::SeqCst);
-                    conn.write(&frames::goaway(0, frames::NO_ERROR)).await;
-                    while conn.read_frame().await.is_some() {}
-                }
-            }
+        let served = frames::serve_first_then_answers(vec![], |mut conn, _stream| async move {
+            conn.write(&frames::goaway(0, frames::NO_ERROR)).await;
+            conn.drain().await;
         });
+        let addr = served.addr;
         let transport = transport_pausing(addr, None, true);
         let body = Body::new(http_body_util::Full::new(Bytes::from_static(&[0; 5])));
         let request = http::Request::post(format!("http://{addr}/m"))
@@ -464,8 +453,8 @@ mod tests {
 
         let response = response.expect("sent again, on connection 2");
         assert_eq!(response.status(), 200);
-        assert_eq!(requests.load(Ordering::SeqCst), 2);
-        assert_eq!(connections.load(Ordering::SeqCst), 2);
+        assert_eq!(served.requests.load(Ordering::SeqCst), 2);
+        assert_eq!(served.connections.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test(start_paused = true)]

@@ -205,6 +205,16 @@ impl Conn {
     pub async fn close(mut self) {
         let _ = self.socket.shutdown().await;
     }
+
+    /// Reads until the client goes, answering nothing.
+    pub async fn drain(mut self) {
+        while self.read_frame().await.is_some() {}
+    }
+
+    /// The client's port: its end of this connection is `127.0.0.1:<port>`.
+    pub fn peer_port(&self) -> u16 {
+        self.socket.peer_addr().map_or(0, |a| a.port())
+    }
 }
 
 fn frame_of(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
@@ -253,6 +263,44 @@ where
         });
     });
     (addr, accepted)
+}
+
+/// What [`serve_first_then_answers`] serves and counts.
+pub struct Served {
+    pub addr: SocketAddr,
+    /// Requests read, on every connection.
+    pub requests: Arc<AtomicUsize>,
+    pub connections: Arc<AtomicUsize>,
+}
+
+/// Serves with `settings`: the first request on connection 1 goes to `first` with its
+/// stream id (to do the wrong thing at the wrong moment); every later connection answers
+/// every request with a gRPC OK.
+pub fn serve_first_then_answers<F, Fut>(settings: Vec<(u16, u32)>, first: F) -> Served
+where
+    F: Fn(Conn, u32) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counted = requests.clone();
+    let first = Arc::new(first);
+    let (addr, connections) = serve(settings, move |mut conn| {
+        let (requests, first) = (counted.clone(), first.clone());
+        async move {
+            if conn.number > 1 {
+                return answer_all(conn, requests).await;
+            }
+            if let Some((stream, _)) = conn.next_request().await {
+                requests.fetch_add(1, Ordering::SeqCst);
+                first(conn, stream).await;
+            }
+        }
+    });
+    Served {
+        addr,
+        requests,
+        connections,
+    }
 }
 
 /// Answers every request on the connection with a gRPC OK, counting them in `requests`.
