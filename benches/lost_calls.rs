@@ -15,6 +15,8 @@
 //! cargo bench --features emulator --bench lost_calls -- --endpoint https://127.0.0.1:8443 --ca-cert ca.pem
 //! ```
 
+#[path = "../tests/support/give_up.rs"]
+mod give_up;
 #[path = "../tests/support/h2_slow.rs"]
 mod h2_slow;
 
@@ -58,38 +60,13 @@ fn main() {
         // Against a server of yours (nginx before `--serve`, say): the cancels only.
         let calls: usize = arg("--calls").map_or(1_000_000, |n| n.parse().unwrap());
         let ca = arg("--ca-cert").map(|path| std::fs::read(path).unwrap());
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        return runtime.block_on(async {
+        return runtime().block_on(async {
             for (label, policy) in [
                 ("default retry policy", RetryPolicy::default()),
                 ("no retries", RetryPolicy::never()),
             ] {
-                let mut builder = OperationsClient::builder()
-                    .endpoint(&url)
-                    .anonymous()
-                    .retry_policy(policy);
-                if let Some(ca) = &ca {
-                    builder = builder.ca_certificate(ca);
-                }
-                let client = builder.build().unwrap();
-                let (errors, rate, first) = run(calls, move || {
-                    let client = client.clone();
-                    async move {
-                        client
-                            .cancel_operation(NAME)
-                            .await
-                            .map_err(|e| e.to_string())
-                    }
-                })
-                .await;
-                println!(
-                    "{url} ({label}): {calls} calls, {errors} errors, {rate:.0} calls/s{}",
-                    first.map(|e| format!(" (first: {e})")).unwrap_or_default()
-                );
+                let outcome = cancels(&url, policy, ca.as_deref(), calls).await;
+                println!("{url} ({label}): {}", outcome.line(calls));
             }
         });
     }
@@ -99,11 +76,7 @@ fn main() {
     }
     let quick = args.iter().any(|a| a == "--quick");
     let calls = if quick { 100_000 } else { 1_000_000 };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
 
     println!("== GOAWAY every 100 streams: cancels, {IN_FLIGHT} in flight");
     let (mut child, url) = server(&["--retire-after", "100"]);
@@ -121,30 +94,12 @@ fn main() {
                 baseline,
             ),
         ] {
-            let client = OperationsClient::builder()
-                .endpoint(&url)
-                .anonymous()
-                .retry_policy(policy)
-                .build()
-                .unwrap();
-            let (errors, rate, first) = run(n, move || {
-                let client = client.clone();
-                async move {
-                    client
-                        .cancel_operation(NAME)
-                        .await
-                        .map_err(|e| e.to_string())
-                }
-            })
-            .await;
-            println!(
-                "  {label:<40} {n:>9} calls, {errors} errors, {rate:>8.0} calls/s{}",
-                first.map(|e| format!(" (first: {e})")).unwrap_or_default()
-            );
+            let outcome = cancels(&url, policy, None, n).await;
+            println!("  {label:<40} {}", outcome.line(n));
         }
         let channel = Channel::from_shared(url.clone()).unwrap().connect_lazy();
         let raw = RawClient::new(channel);
-        let (errors, rate, first) = run(baseline, move || {
+        let outcome = run(baseline, move || {
             let mut raw = raw.clone();
             async move {
                 let request = pb::CancelOperationRequest { name: NAME.into() };
@@ -155,11 +110,8 @@ fn main() {
             }
         })
         .await;
-        println!(
-            "  {:<40} {baseline:>9} calls, {errors} errors, {rate:>8.0} calls/s{}",
-            "tonic Channel, raw stub (no retries)",
-            first.map(|e| format!(" (first: {e})")).unwrap_or_default()
-        );
+        let label = "tonic Channel, raw stub (no retries)";
+        println!("  {label:<40} {}", outcome.line(baseline));
     });
     stop(&mut child);
 
@@ -195,8 +147,60 @@ fn main() {
     stop(&mut child);
 }
 
-/// `n` calls of `call`, `IN_FLIGHT` at once: errors, calls per second, the first error.
-async fn run<F, Fut>(n: usize, call: F) -> (usize, f64, Option<String>)
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// What a run of calls saw.
+struct Outcome {
+    errors: usize,
+    rate: f64,
+    first: Option<String>,
+}
+
+impl Outcome {
+    /// `1000000 calls, 0 errors, 51437 calls/s (first: …)`.
+    fn line(&self, calls: usize) -> String {
+        format!(
+            "{calls:>9} calls, {} errors, {:>8.0} calls/s{}",
+            self.errors,
+            self.rate,
+            self.first
+                .as_ref()
+                .map(|e| format!(" (first: {e})"))
+                .unwrap_or_default()
+        )
+    }
+}
+
+/// `n` cancels through an `OperationsClient` for `url` with `policy` (trusting `ca`, PEM).
+async fn cancels(url: &str, policy: RetryPolicy, ca: Option<&[u8]>, n: usize) -> Outcome {
+    let mut builder = OperationsClient::builder()
+        .endpoint(url)
+        .anonymous()
+        .retry_policy(policy);
+    if let Some(ca) = ca {
+        builder = builder.ca_certificate(ca);
+    }
+    let client = builder.build().unwrap();
+    run(n, move || {
+        let client = client.clone();
+        async move {
+            client
+                .cancel_operation(NAME)
+                .await
+                .map_err(|e| e.to_string())
+        }
+    })
+    .await
+}
+
+/// `n` calls of `call`, `IN_FLIGHT` at once.
+async fn run<F, Fut>(n: usize, call: F) -> Outcome
 where
     F: Fn() -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = Result<(), String>> + Send,
@@ -222,7 +226,11 @@ where
     }
     let rate = (n / IN_FLIGHT * IN_FLIGHT) as f64 / started.elapsed().as_secs_f64();
     let first = first.lock().unwrap().take();
-    (errors.load(Ordering::Relaxed), rate, first)
+    Outcome {
+        errors: errors.load(Ordering::Relaxed),
+        rate,
+        first,
+    }
 }
 
 /// `n` calls, each given up on at a random point or run to its end: (completed, dropped).
@@ -235,27 +243,8 @@ async fn dropped(client: &OperationsClient, n: usize, seed: u64) -> (usize, usiz
                 let mut rng = fastrand::Rng::with_seed(seed * 1000 + w);
                 for _ in 0..n / IN_FLIGHT {
                     let call = client.cancel_operation(NAME);
-                    match rng.u8(0..4) {
-                        0 => drop(tokio::time::timeout(Duration::ZERO, call).await),
-                        1 => {
-                            let after = Duration::from_micros(rng.u64(0..3000));
-                            if let Ok(Ok(())) = tokio::time::timeout(after, call).await {
-                                completed.fetch_add(1, Ordering::Relaxed);
-                            }
-                        }
-                        2 => {
-                            let task = tokio::spawn(call);
-                            for _ in 0..rng.u8(0..4) {
-                                tokio::task::yield_now().await;
-                            }
-                            task.abort();
-                            let _ = task.await;
-                        }
-                        _ => {
-                            if call.await.is_ok() {
-                                completed.fetch_add(1, Ordering::Relaxed);
-                            }
-                        }
+                    if give_up::run_or_give_up(call, &mut rng).await {
+                        completed.fetch_add(1, Ordering::Relaxed);
                     }
                 }
             })

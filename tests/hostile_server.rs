@@ -76,6 +76,19 @@ fn headers_frame(stream: u32, fields: &[(Vec<u8>, Vec<u8>)], end: bool) -> Vec<u
     frames::headers(stream, &borrowed, end)
 }
 
+/// `:status 200` and the gRPC content type: the head of a gRPC answer.
+fn grpc_head() -> Vec<(Vec<u8>, Vec<u8>)> {
+    vec![
+        field(":status", "200"),
+        field("content-type", "application/grpc"),
+    ]
+}
+
+/// The head of a gRPC answer as a HEADERS frame that leaves the stream open.
+fn open_head(id: u32) -> Vec<u8> {
+    headers_frame(id, &grpc_head(), false)
+}
+
 fn valid_message() -> Vec<u8> {
     pb::Operation {
         name: op("x"),
@@ -93,10 +106,7 @@ fn answer(
     trailers: Option<Vec<(Vec<u8>, Vec<u8>)>>,
 ) -> Step {
     write(move |id| {
-        let mut fields = vec![
-            field(":status", "200"),
-            field("content-type", "application/grpc"),
-        ];
+        let mut fields = grpc_head();
         fields.extend(head.clone());
         let mut out = headers_frame(id, &fields, false);
         out.extend(frames::data(id, &body, trailers.is_none()));
@@ -110,21 +120,28 @@ fn answer(
 /// A trailers-only answer: 200, the content type and `fields`, END_STREAM.
 fn trailers_only(fields: Vec<(Vec<u8>, Vec<u8>)>) -> Step {
     write(move |id| {
-        let mut all = vec![
-            field(":status", "200"),
-            field("content-type", "application/grpc"),
-        ];
+        let mut all = grpc_head();
         all.extend(fields.clone());
         headers_frame(id, &all, true)
     })
 }
 
+/// A valid message, then `trailers` (none: END_STREAM on the data).
+fn message_then(trailers: Option<Vec<(Vec<u8>, Vec<u8>)>>) -> Step {
+    answer(vec![], frames::grpc_message(0, &valid_message()), trailers)
+}
+
+/// `fields` as the trailers after a valid message, or as a trailers-only answer.
+fn status_fields(fields: Vec<(Vec<u8>, Vec<u8>)>, after_message: bool) -> Step {
+    if after_message {
+        message_then(Some(fields))
+    } else {
+        trailers_only(fields)
+    }
+}
+
 fn valid_answer() -> Step {
-    answer(
-        vec![],
-        frames::grpc_message(0, &valid_message()),
-        Some(vec![field("grpc-status", "0")]),
-    )
+    message_then(Some(vec![field("grpc-status", "0")]))
 }
 
 fn code_of(n: u8) -> Code {
@@ -312,11 +329,7 @@ fn draw(rng: &mut Rng, via: Via) -> Draw {
         }
         7 => {
             let c = rng.u8(0..=16);
-            let step = answer(
-                vec![],
-                frames::grpc_message(0, &valid_message()),
-                Some(vec![field("grpc-status", c.to_string())]),
-            );
+            let step = message_then(Some(vec![field("grpc-status", c.to_string())]));
             (
                 format!("message then status {c}"),
                 one(vec![step]),
@@ -327,16 +340,7 @@ fn draw(rng: &mut Rng, via: Via) -> Draw {
             let value = rng
                 .choice(["17", "99", "4294967296", "-1", "100000000000000000000"])
                 .unwrap();
-            let in_trailers = rng.bool();
-            let step = if in_trailers {
-                answer(
-                    vec![],
-                    frames::grpc_message(0, &valid_message()),
-                    Some(vec![field("grpc-status", value)]),
-                )
-            } else {
-                trailers_only(vec![field("grpc-status", value)])
-            };
+            let step = status_fields(vec![field("grpc-status", value)], rng.bool());
             (
                 format!("status out of range {value}"),
                 one(vec![step]),
@@ -347,15 +351,7 @@ fn draw(rng: &mut Rng, via: Via) -> Draw {
             let value = rng
                 .choice(["abc", "", " 1", "1x", "0x1", "\u{ff10}"])
                 .unwrap();
-            let step = if rng.bool() {
-                answer(
-                    vec![],
-                    frames::grpc_message(0, &valid_message()),
-                    Some(vec![field("grpc-status", value)]),
-                )
-            } else {
-                trailers_only(vec![field("grpc-status", value)])
-            };
+            let step = status_fields(vec![field("grpc-status", value)], rng.bool());
             // UNKNOWN, as tonic, grpc-java and C-core read it.
             (
                 format!("status not a number {value:?}"),
@@ -365,15 +361,8 @@ fn draw(rng: &mut Rng, via: Via) -> Draw {
         }
         10 => {
             // No grpc-status at all: trailers without it, or none.
-            let step = if rng.bool() {
-                answer(
-                    vec![],
-                    frames::grpc_message(0, &valid_message()),
-                    Some(vec![field("x-other", "1")]),
-                )
-            } else {
-                answer(vec![], frames::grpc_message(0, &valid_message()), None)
-            };
+            let trailers = rng.bool().then(|| vec![field("x-other", "1")]);
+            let step = message_then(trailers);
             (
                 "status missing".into(),
                 one(vec![step]),
@@ -387,15 +376,7 @@ fn draw(rng: &mut Rng, via: Via) -> Draw {
                 field("grpc-status", first.to_string()),
                 field("grpc-status", second.to_string()),
             ];
-            let step = if rng.bool() {
-                answer(
-                    vec![],
-                    frames::grpc_message(0, &valid_message()),
-                    Some(fields),
-                )
-            } else {
-                trailers_only(fields)
-            };
+            let step = status_fields(fields, rng.bool());
             (
                 format!("status twice {first} {second}"),
                 one(vec![step]),
@@ -556,14 +537,7 @@ fn draw(rng: &mut Rng, via: Via) -> Draw {
             let reset = write(move |id| {
                 let mut out = Vec::new();
                 if after_headers {
-                    out.extend(headers_frame(
-                        id,
-                        &[
-                            field(":status", "200"),
-                            field("content-type", "application/grpc"),
-                        ],
-                        false,
-                    ));
+                    out.extend(open_head(id));
                 }
                 out.extend(frames::rst(id, reason));
                 out
@@ -633,14 +607,7 @@ fn draw(rng: &mut Rng, via: Via) -> Draw {
         24 => {
             // A GOAWAY with an error after the headers, then the connection closes.
             let step = write(|id| {
-                let mut out = headers_frame(
-                    id,
-                    &[
-                        field(":status", "200"),
-                        field("content-type", "application/grpc"),
-                    ],
-                    false,
-                );
+                let mut out = open_head(id);
                 out.extend(frames::goaway(id, frames::PROTOCOL_ERROR));
                 out
             });
@@ -658,14 +625,7 @@ fn draw(rng: &mut Rng, via: Via) -> Draw {
         25 => {
             // Closed in the middle of a frame.
             let step = write(|id| {
-                let mut out = headers_frame(
-                    id,
-                    &[
-                        field(":status", "200"),
-                        field("content-type", "application/grpc"),
-                    ],
-                    false,
-                );
+                let mut out = open_head(id);
                 let data = frames::data(id, &frames::grpc_message(0, &valid_message()), false);
                 out.extend_from_slice(&data[..data.len() / 2]);
                 out
@@ -725,10 +685,7 @@ fn draw(rng: &mut Rng, via: Via) -> Draw {
             // A header list far above what the client accepts (16 KiB).
             let n = rng.usize(8..40);
             let step = write(move |id| {
-                let mut fields = vec![
-                    field(":status", "200"),
-                    field("content-type", "application/grpc"),
-                ];
+                let mut fields = grpc_head();
                 for i in 0..n {
                     fields.push(field(&format!("x-huge-{i}"), vec![b'h'; 4000]));
                 }
@@ -763,16 +720,7 @@ fn draw(rng: &mut Rng, via: Via) -> Draw {
         30 => {
             // Headers, then nothing: the deadline ends it.
             deadline = SHORT;
-            let step = write(|id| {
-                headers_frame(
-                    id,
-                    &[
-                        field(":status", "200"),
-                        field("content-type", "application/grpc"),
-                    ],
-                    false,
-                )
-            });
+            let step = write(open_head);
             (
                 "headers, then silence".into(),
                 one(vec![step]),
@@ -782,14 +730,7 @@ fn draw(rng: &mut Rng, via: Via) -> Draw {
         _ => {
             // A valid answer, its message in many small DATA frames.
             let step = write(|id| {
-                let mut out = headers_frame(
-                    id,
-                    &[
-                        field(":status", "200"),
-                        field("content-type", "application/grpc"),
-                    ],
-                    false,
-                );
+                let mut out = open_head(id);
                 for byte in frames::grpc_message(0, &valid_message()) {
                     out.extend(frames::data(id, &[byte], false));
                 }

@@ -5,6 +5,8 @@
 
 #[path = "support/frames.rs"]
 mod frames;
+#[path = "support/give_up.rs"]
+mod give_up;
 #[path = "support/h2_slow.rs"]
 mod h2_slow;
 #[path = "support/nginx.rs"]
@@ -213,27 +215,7 @@ async fn calls_dropped_at_any_point_leave_nothing_behind() {
                 let mut rng = fastrand::Rng::with_seed(seed);
                 for i in 0..DROPPED / WORKERS {
                     let call = client.cancel_operation(op(&i.to_string()));
-                    match rng.u8(0..4) {
-                        // Polled once, then dropped: waiting for room or a connection,
-                        // or just sent.
-                        0 => drop(tokio::time::timeout(Duration::ZERO, call).await),
-                        // A `select!`-style timeout at a random point.
-                        1 => {
-                            let after = Duration::from_micros(rng.u64(0..3000));
-                            drop(tokio::time::timeout(after, call).await);
-                        }
-                        // An aborted task.
-                        2 => {
-                            let task = tokio::spawn(call);
-                            for _ in 0..rng.u8(0..4) {
-                                tokio::task::yield_now().await;
-                            }
-                            task.abort();
-                            let _ = task.await;
-                        }
-                        // Some run to the end.
-                        _ => drop(call.await),
-                    }
+                    give_up::run_or_give_up(call, &mut rng).await;
                 }
             })
         })

@@ -6,10 +6,12 @@
 //! missing binary fails the test. Elsewhere the test says it is skipped and passes.
 #![allow(dead_code)]
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+#[path = "daemon.rs"]
+mod daemon;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 pub struct Nginx {
     pub addr: SocketAddr,
@@ -28,14 +30,18 @@ impl Nginx {
     /// `nginx -s reload`: new workers take over, and the old ones finish their streams
     /// and retire their connections with GOAWAY.
     pub fn reload(&self) {
-        let status = Command::new(&self.binary)
+        assert!(self.signal("reload"), "nginx -s reload");
+    }
+
+    /// `nginx -s SIGNAL` to this instance; whether nginx took it.
+    fn signal(&self, signal: &str) -> bool {
+        Command::new(&self.binary)
             .arg("-c")
             .arg(self.dir.join("nginx.conf"))
-            .args(["-s", "reload"])
+            .args(["-s", signal])
             .stderr(Stdio::null())
             .status()
-            .unwrap();
-        assert!(status.success(), "nginx -s reload");
+            .is_ok_and(|s| s.success())
     }
 
     pub fn error_log(&self) -> String {
@@ -46,14 +52,7 @@ impl Nginx {
 impl Drop for Nginx {
     fn drop(&mut self) {
         // `-s stop` has the master stop its workers too (a killed master leaves them).
-        let stopped = Command::new(&self.binary)
-            .arg("-c")
-            .arg(self.dir.join("nginx.conf"))
-            .args(["-s", "stop"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !stopped {
+        if !self.signal("stop") {
             let _ = self.child.kill();
         }
         let _ = self.child.wait();
@@ -61,35 +60,17 @@ impl Drop for Nginx {
     }
 }
 
-fn binary() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin".into(), "/usr/bin".into()])
-        .map(|dir| dir.join("nginx"))
-        .find(|candidate| candidate.is_file())
-}
-
 /// Starts nginx on loopback before `backend` (plaintext HTTP/2), retiring each client
 /// connection after `keepalive_requests` requests; `None` (and a note on stderr) when nginx
 /// is not installed and not required.
 pub fn start(backend: SocketAddr, keepalive_requests: usize) -> Option<Nginx> {
-    let Some(binary) = binary() else {
-        assert!(
-            std::env::var_os("LRO_REQUIRE_NGINX").is_none(),
-            "LRO_REQUIRE_NGINX is set but nginx is not installed"
-        );
-        eprintln!("skipped: nginx is not installed (`.ci/run` installs it)");
-        return None;
-    };
+    let binary = daemon::find("nginx", "LRO_REQUIRE_NGINX")?;
     let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
     let certificate = certified.cert.pem();
     // A free port can be taken between our probe and nginx's bind; try a few.
     for attempt in 0..5 {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap()
-            .port();
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let addr = daemon::free_loopback_addr();
+        let port = addr.port();
         let dir =
             std::env::temp_dir().join(format!("lro-nginx-{}-{port}-{attempt}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -128,7 +109,7 @@ pub fn start(backend: SocketAddr, keepalive_requests: usize) -> Option<Nginx> {
             .stderr(Stdio::null())
             .spawn()
             .expect("nginx starts");
-        if wait_until_listening(&mut child, addr, &dir) {
+        if daemon::wait_until_listening(&mut child, addr, &dir.join("error.log")) {
             return Some(Nginx {
                 addr,
                 certificate,
@@ -141,20 +122,4 @@ pub fn start(backend: SocketAddr, keepalive_requests: usize) -> Option<Nginx> {
         let _ = child.wait();
     }
     panic!("nginx did not start listening on a loopback port in 5 tries");
-}
-
-/// True once `addr` accepts a TCP connection; false if nginx exits first (its port was
-/// taken). Bounded, and never a measure of speed: a busy machine only takes longer.
-fn wait_until_listening(child: &mut Child, addr: SocketAddr, dir: &Path) -> bool {
-    for _ in 0..600 {
-        if let Ok(Some(_)) = child.try_wait() {
-            return false;
-        }
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
-    panic!("nginx never listened on {addr}:\n{log}");
 }

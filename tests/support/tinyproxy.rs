@@ -6,10 +6,12 @@
 //! the test says it is skipped and passes.
 #![allow(dead_code)]
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+#[path = "daemon.rs"]
+mod daemon;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 pub struct Tinyproxy {
     pub addr: SocketAddr,
@@ -49,32 +51,14 @@ impl Drop for Tinyproxy {
     }
 }
 
-fn binary() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/bin".into(), "/usr/sbin".into()])
-        .map(|dir| dir.join("tinyproxy"))
-        .find(|candidate| candidate.is_file())
-}
-
 /// Starts tinyproxy on loopback, with Basic auth for `user:password` if given; `None` (and
 /// a note on stderr) when tinyproxy is not installed and not required.
 pub fn start(basic_auth: Option<(&str, &str)>) -> Option<Tinyproxy> {
-    let Some(binary) = binary() else {
-        assert!(
-            std::env::var_os("LRO_REQUIRE_TINYPROXY").is_none(),
-            "LRO_REQUIRE_TINYPROXY is set but tinyproxy is not installed"
-        );
-        eprintln!("skipped: tinyproxy is not installed (`.ci/run` installs it)");
-        return None;
-    };
+    let binary = daemon::find("tinyproxy", "LRO_REQUIRE_TINYPROXY")?;
     // A free port can be taken between our probe and tinyproxy's bind; try a few.
     for attempt in 0..5 {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap()
-            .port();
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let addr = daemon::free_loopback_addr();
+        let port = addr.port();
         let dir = std::env::temp_dir().join(format!(
             "lro-tinyproxy-{}-{port}-{attempt}",
             std::process::id()
@@ -98,27 +82,11 @@ pub fn start(basic_auth: Option<(&str, &str)>) -> Option<Tinyproxy> {
             .stderr(log)
             .spawn()
             .expect("tinyproxy starts");
-        if wait_until_listening(&mut child, addr, &dir) {
+        if daemon::wait_until_listening(&mut child, addr, &dir.join("tinyproxy.log")) {
             return Some(Tinyproxy { addr, child, dir });
         }
         let _ = child.kill();
         let _ = child.wait();
     }
     panic!("tinyproxy did not start listening on a loopback port in 5 tries");
-}
-
-/// True once `addr` accepts a TCP connection; false if tinyproxy exits first (its port
-/// was taken). Bounded, and never a measure of speed: a busy machine only takes longer.
-fn wait_until_listening(child: &mut Child, addr: SocketAddr, dir: &Path) -> bool {
-    for _ in 0..600 {
-        if let Ok(Some(_)) = child.try_wait() {
-            return false;
-        }
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let log = std::fs::read_to_string(dir.join("tinyproxy.log")).unwrap_or_default();
-    panic!("tinyproxy never listened on {addr}:\n{log}");
 }
