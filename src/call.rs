@@ -214,10 +214,64 @@ async fn send<T: GrpcTransport, M: Rpc>(
     request
         .extensions_mut()
         .insert(tonic::GrpcMethod::new(SERVICE, M::METHOD));
-    let codec = tonic_prost::ProstCodec::<M, M::Reply>::default();
+    let codec = MarkedCodec(tonic_prost::ProstCodec::<M, M::Reply>::default());
     grpc.unary(request, PathAndQuery::from_static(M::PATH), codec)
         .await
 }
+
+/// tonic-prost's codec, with the statuses its decoder makes marked as found here
+/// ([`UndecodableAnswer`]): tonic gives them no source, so they would read as the
+/// server's (`server returned INTERNAL: failed to decode Protobuf message …`).
+struct MarkedCodec<C>(C);
+
+impl<C: tonic::codec::Codec> tonic::codec::Codec for MarkedCodec<C> {
+    type Encode = C::Encode;
+    type Decode = C::Decode;
+    type Encoder = C::Encoder;
+    type Decoder = MarkedDecoder<C::Decoder>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        self.0.encoder()
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        MarkedDecoder(self.0.decoder())
+    }
+}
+
+/// The decoder of [`MarkedCodec`].
+struct MarkedDecoder<D>(D);
+
+impl<D: tonic::codec::Decoder<Error = tonic::Status>> tonic::codec::Decoder for MarkedDecoder<D> {
+    type Item = D::Item;
+    type Error = tonic::Status;
+
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<D::Item>, tonic::Status> {
+        self.0.decode(src).map_err(|mut status| {
+            status.set_source(Arc::new(UndecodableAnswer));
+            status
+        })
+    }
+
+    fn buffer_settings(&self) -> tonic::codec::BufferSettings {
+        self.0.buffer_settings()
+    }
+}
+
+/// The source of a status for an answer whose message is not the reply's type.
+#[derive(Debug)]
+struct UndecodableAnswer;
+
+impl fmt::Display for UndecodableAnswer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the answer's message could not be decoded")
+    }
+}
+
+impl std::error::Error for UndecodableAnswer {}
 
 /// One attempt's request: the message with its `grpc-timeout` and Google's headers.
 fn request<M>(
@@ -260,47 +314,41 @@ fn classify(status: tonic::Status, deadline: Instant, timeout: Duration) -> Erro
         if err.is::<NotGrpc>() {
             return Error::status(status);
         }
+        if err.is::<UndecodableAnswer>() {
+            return Error::decode(format!(
+                "the answer's message is not valid protobuf ({})",
+                status.message()
+            ));
+        }
         source = err.source();
-    }
-    // tonic's codec found that the message is not a valid protobuf of the reply's type: its
-    // status carries no source, and prost's words.
-    if !local
-        && status.code() == Code::Internal
-        && status
-            .message()
-            .starts_with("failed to decode Protobuf message")
-    {
-        return Error::decode(format!(
-            "the answer's message is not valid protobuf ({})",
-            status.message()
-        ));
     }
     if local {
         // tonic's own deadline (from `grpc-timeout`) fires as CANCELLED.
         if Instant::now() >= deadline {
             return Error::deadline(timeout);
         }
-        let cause = cause_of(&status);
-        // A failure of someone else's transport with no code of its own is a connection
-        // that failed.
-        let code = match (cause.code, status.code()) {
-            (Some(code), _) => code,
-            (None, Code::Unknown) => Code::Unavailable,
-            (None, code) => code,
-        };
-        return Error::transport(code, cause.words, cause.permanent, cause.retry_at, status);
+        return local_failure(status);
     }
     Error::status(status)
+}
+
+/// A status made here for a failure of the transport, as an [`Error`].
+fn local_failure(status: tonic::Status) -> Error {
+    let cause = cause_of(&status);
+    // A failure of someone else's transport with no code of its own is a connection that
+    // failed.
+    let code = match (cause.code, status.code()) {
+        (Some(code), _) => code,
+        (None, Code::Unknown) => Code::Unavailable,
+        (None, code) => code,
+    };
+    Error::transport(code, cause.words, cause.permanent, cause.retry_at, status)
 }
 
 /// A failure of the transport outside any call (an eager connect) as an [`Error`].
 pub(crate) fn transport_error(e: crate::error::BoxError) -> Error {
     match e.downcast::<tonic::Status>() {
-        Ok(status) => {
-            let cause = cause_of(&status);
-            let code = cause.code.unwrap_or(status.code());
-            Error::transport(code, cause.words, cause.permanent, cause.retry_at, *status)
-        }
+        Ok(status) => local_failure(*status),
         Err(other) => {
             let words = other.to_string();
             Error::transport(Code::Unavailable, words, false, None, other)

@@ -370,20 +370,20 @@ fn tls_failed(e: std::io::Error, name: &ServerName<'static>) -> ConnectFailed {
             format!("the certificate of {expected:?} is not for serving TLS (extended key usage)"),
             true,
         ),
-        // webpki's reasons without a variant of their own, by their names.
+        // webpki's reasons without a variant of their own, by webpki's error type.
         Tls::InvalidCertificate(CertificateError::Other(other)) => {
-            let name = format!("{other:?}");
-            let words = if name.contains("CaUsedAsEndEntity") {
-                format!(
+            let words = match other.0.downcast_ref::<webpki::Error>() {
+                Some(webpki::Error::CaUsedAsEndEntity) => format!(
                     "the certificate of {expected:?} is a CA certificate (CA:TRUE), which \
                      cannot be a server's own; make one with CA:FALSE, signed by that CA"
-                )
-            } else if name.contains("EndEntityUsedAsCa") {
-                format!("the certificate chain of {expected:?} has a server certificate as its CA")
-            } else if name.contains("PathLenConstraintViolated") {
-                format!("the certificate chain of {expected:?} is longer than its CA allows")
-            } else {
-                format!("the certificate of {expected:?} is not valid")
+                ),
+                Some(webpki::Error::EndEntityUsedAsCa) => format!(
+                    "the certificate chain of {expected:?} has a server certificate as its CA"
+                ),
+                Some(webpki::Error::PathLenConstraintViolated) => {
+                    format!("the certificate chain of {expected:?} is longer than its CA allows")
+                }
+                _ => format!("the certificate of {expected:?} is not valid"),
             };
             (words, true)
         }

@@ -188,10 +188,10 @@ pub(crate) fn cause_of(status: &tonic::Status) -> Cause {
             code: None,
         };
     }
-    // An h2 error somewhere in the chain (a tonic `Channel`'s): its words and code, as the
-    // builder's own connections give them.
-    let mut walk = source;
-    while let Some(err) = walk {
+    let mut cause = status.message().to_owned();
+    while let Some(err) = source {
+        // An h2 error in the chain (a tonic `Channel`'s): its words and code, as the
+        // builder's own connections give them.
         if let Some(h2) = err.downcast_ref::<h2::Error>() {
             return Cause {
                 words: h2_cause(h2),
@@ -200,10 +200,6 @@ pub(crate) fn cause_of(status: &tonic::Status) -> Cause {
                 code: Some(h2_code(h2)),
             };
         }
-        walk = err.source();
-    }
-    let mut cause = status.message().to_owned();
-    while let Some(err) = source {
         let words = err.to_string();
         if !words.is_empty() && !cause.contains(&words) {
             if !cause.is_empty() {

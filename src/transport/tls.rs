@@ -71,17 +71,8 @@ pub(super) fn client_config(choices: &TlsChoices, url: &str) -> Result<Arc<Clien
     let ca_certificates = &choices.ca_certificates;
     let identity = choices.identity.as_ref();
     let mut roots = RootCertStore::empty();
-    #[cfg(feature = "webpki-roots")]
     if choices.built_in_roots {
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    }
-    #[cfg(feature = "native-roots")]
-    if choices.built_in_roots {
-        let native = rustls_native_certs::load_native_certs();
-        for error in &native.errors {
-            tracing::debug!(%error, "reading the system's root certificates");
-        }
-        roots.add_parsable_certificates(native.certs);
+        add_built_in_roots(&mut roots);
     }
     for pem in ca_certificates {
         let mut found = false;
@@ -131,4 +122,20 @@ pub(super) fn client_config(choices: &TlsChoices, url: &str) -> Result<Arc<Clien
     };
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// The roots the crate's features bring: Mozilla's (`webpki-roots`), the system's
+/// (`native-roots`), or none.
+fn add_built_in_roots(roots: &mut RootCertStore) {
+    #[cfg(feature = "webpki-roots")]
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    #[cfg(feature = "native-roots")]
+    {
+        let native = rustls_native_certs::load_native_certs();
+        for error in &native.errors {
+            tracing::debug!(%error, "reading the system's root certificates");
+        }
+        roots.add_parsable_certificates(native.certs);
+    }
+    let _ = roots;
 }
