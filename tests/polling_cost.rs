@@ -20,7 +20,10 @@ async fn waiting_on_1000_operations_issues_exactly_the_scheduled_polls() {
     }
     // The default policy, seeded so every wait follows the same known schedule.
     let policy = PollingPolicy::builder().seed(11).build().unwrap();
+    // Over an in-process pipe: on paused time, a socket lets the clock run on while an
+    // answer waits in the kernel, which shifts the polls or fires a call's deadline.
     let client = support::builder(&emulator)
+        .channel(emulator.channel())
         .polling_policy(policy.clone())
         .build()
         .unwrap();

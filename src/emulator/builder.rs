@@ -4,9 +4,14 @@ use std::hash::{BuildHasher, Hasher, RandomState};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_util::StreamExt;
+use tokio::io::{AsyncRead, AsyncWrite, DuplexStream, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
-use tonic::transport::server::TcpIncoming;
+use tonic::transport::server::{Connected, TcpConnectInfo, TcpIncoming};
 
 use super::handler::{FrontChecks, Handler};
 use super::journal::RecordPath;
@@ -159,6 +164,7 @@ impl EmulatorBuilder {
             front,
         }));
         let (stop, stopped) = oneshot::channel::<()>();
+        let (memory, pipes) = tokio::sync::mpsc::unbounded_channel::<DuplexStream>();
         let mut server = tonic::transport::Server::builder();
         if let Some(streams) = self.max_concurrent_streams {
             server = server.max_concurrent_streams(streams);
@@ -200,7 +206,12 @@ impl EmulatorBuilder {
         let task = tokio::spawn(async move {
             // Like `Server::serve`, set TCP_NODELAY on accepted sockets: without it small
             // responses wait for the peer's delayed ACK.
-            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+            let tcp = TcpIncoming::from(listener)
+                .with_nodelay(Some(true))
+                .map(|accepted| accepted.map(Accepted::Tcp));
+            let pipes = tokio_stream::wrappers::UnboundedReceiverStream::new(pipes)
+                .map(|pipe| Ok(Accepted::Memory(pipe)));
+            let incoming = futures_util::stream::select(tcp, pipes);
             let shutdown = async {
                 let _ = stopped.await;
             };
@@ -217,6 +228,68 @@ impl EmulatorBuilder {
             shared,
             stop: Some(stop),
             task: Some(task),
+            memory,
         })
+    }
+}
+
+/// A connection the emulator serves: over TCP, or an in-process pipe
+/// ([`Emulator::channel`]).
+enum Accepted {
+    Tcp(TcpStream),
+    Memory(DuplexStream),
+}
+
+impl Connected for Accepted {
+    type ConnectInfo = TcpConnectInfo;
+
+    fn connect_info(&self) -> TcpConnectInfo {
+        match self {
+            Accepted::Tcp(tcp) => tcp.connect_info(),
+            Accepted::Memory(_) => TcpConnectInfo {
+                local_addr: None,
+                remote_addr: None,
+            },
+        }
+    }
+}
+
+impl AsyncRead for Accepted {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Accepted::Tcp(io) => Pin::new(io).poll_read(cx, buf),
+            Accepted::Memory(io) => Pin::new(io).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Accepted {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Accepted::Tcp(io) => Pin::new(io).poll_write(cx, buf),
+            Accepted::Memory(io) => Pin::new(io).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Accepted::Tcp(io) => Pin::new(io).poll_flush(cx),
+            Accepted::Memory(io) => Pin::new(io).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Accepted::Tcp(io) => Pin::new(io).poll_shutdown(cx),
+            Accepted::Memory(io) => Pin::new(io).poll_shutdown(cx),
+        }
     }
 }
