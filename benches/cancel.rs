@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
 use longrunning_grpc::emulator::{Completion, Emulator, ScriptedOperation};
 use longrunning_grpc::pb::operations_client::OperationsClient as RawClient;
 use longrunning_grpc::pb::operations_server::{Operations, OperationsServer};
-use longrunning_grpc::{OperationsClient, PollingPolicy, pb};
+use longrunning_grpc::policy::PollingPolicy;
+use longrunning_grpc::{OperationsClient, pb};
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
@@ -168,7 +169,8 @@ impl Client {
                 let builder = if kind == Kind::Token {
                     // Through the generic `CredentialsProvider` path, as any provider would.
                     let token =
-                        longrunning_grpc::StaticToken::new("bench-token-not-a-secret").unwrap();
+                        longrunning_grpc::auth::StaticToken::new("bench-token-not-a-secret")
+                            .unwrap();
                     builder.credentials(google_cloud_auth::credentials::Credentials::from(token))
                 } else {
                     builder.anonymous()
@@ -205,13 +207,13 @@ impl Client {
                     request.metadata_mut().insert("authorization", bearer);
                 }
                 if *kind != Kind::Raw {
-                    let routing = longrunning_grpc::routing_header("name", NAME);
+                    let routing = longrunning_grpc::name::routing_header("name", NAME);
                     let md = request.metadata_mut();
                     md.insert("x-goog-request-params", routing.parse().unwrap());
                     md.insert(
                         "x-goog-api-client",
                         tonic::metadata::MetadataValue::from_static(
-                            longrunning_grpc::API_CLIENT_VALUE,
+                            longrunning_grpc::OperationsClient::API_CLIENT,
                         ),
                     );
                     request.set_timeout(Duration::from_secs(60));
@@ -1049,7 +1051,7 @@ fn orchestrate(quick: bool) {
 fn wait_all_cost(rt: &tokio::runtime::Runtime, ops: usize) {
     const POLLS: u32 = 4;
     let policy = PollingPolicy::builder()
-        .jitter(longrunning_grpc::Jitter::None)
+        .jitter(longrunning_grpc::policy::Jitter::None)
         .build()
         .unwrap();
     println!(
@@ -1112,7 +1114,7 @@ fn wait_all_cost(rt: &tokio::runtime::Runtime, ops: usize) {
                 for wait in waits {
                     done += usize::from(matches!(
                         wait.await.unwrap(),
-                        Ok(longrunning_grpc::Polled::Done(_))
+                        Ok(longrunning_grpc::pb::Operation { done: true, .. })
                     ));
                 }
                 done
@@ -1169,7 +1171,10 @@ fn polling_cost(rt: &tokio::runtime::Runtime, ops: usize, after: u64) {
                 .collect();
         let mut done = 0;
         for w in waits {
-            if matches!(w.await.unwrap(), Ok(longrunning_grpc::Polled::Done(_))) {
+            if matches!(
+                w.await.unwrap(),
+                Ok(longrunning_grpc::pb::Operation { done: true, .. })
+            ) {
                 done += 1;
             }
         }

@@ -27,7 +27,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use longrunning_grpc::pb::operations_client::OperationsClient as RawClient;
-use longrunning_grpc::{OperationsClient, RetryPolicy, pb};
+use longrunning_grpc::policy::RetryPolicy;
+use longrunning_grpc::{OperationsClient, pb};
 use tonic::transport::Channel;
 
 const NAME: &str = "projects/bench/locations/global/operations/op-1";

@@ -11,9 +11,10 @@
 
 use std::time::Duration;
 
+use longrunning_grpc::OperationsClient;
 use longrunning_grpc::emulator::{Completion, Emulator, ScriptedOperation};
+use longrunning_grpc::policy::PollingPolicy;
 use longrunning_grpc::prost_types::{Any, Empty};
-use longrunning_grpc::{OperationsClient, PollingPolicy};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::layer::SubscriberExt;

@@ -3,8 +3,9 @@
 
 use prost::Message;
 
+use crate::name::routing_header;
 use crate::pb::{self, rpc};
-use crate::{Error, ErrorDetails, OperationName, routing_header, validate_name};
+use crate::{Error, ErrorDetails, OperationName, validate_name};
 
 /// Names: validation and parsing never panic; accepted names are clean and round-trip.
 pub fn name_bytes(data: &[u8]) {

@@ -25,7 +25,7 @@ pub(crate) static X_GOOG_USER_PROJECT: LazyLock<AsciiMetadataKey> =
 ///
 /// `<tonic>` is the major.minor of tonic this crate is built against (Cargo resolves a
 /// semver-compatible release; tonic's own `user-agent` header names the exact one).
-pub const API_CLIENT_VALUE: &str = concat!(
+pub(crate) const API_CLIENT_VALUE: &str = concat!(
     "gl-rust/",
     env!("LRO_RUSTC_VERSION"),
     " grpc/0.14 longrunning-grpc/",

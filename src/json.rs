@@ -9,8 +9,9 @@
 
 use base64::Engine;
 
+use crate::Error;
+use crate::error::code_name;
 use crate::pb::{self, rpc, type_name};
-use crate::{Error, code_name};
 use prost::Message;
 use prost_reflect::{DescriptorPool, DynamicMessage};
 use prost_types::Any;

@@ -47,7 +47,7 @@
 //! - [`OperationsClientBuilder::credentials`] takes any
 //!   [`google_cloud_auth::credentials::Credentials`], including your own
 //!   [`CredentialsProvider`](google_cloud_auth::credentials::CredentialsProvider).
-//! - [`OperationsClientBuilder::access_token`] sends a static bearer token ([`StaticToken`]).
+//! - [`OperationsClientBuilder::access_token`] sends a static bearer token ([`StaticToken`](auth::StaticToken)).
 //! - [`OperationsClientBuilder::anonymous`] sends no credentials (the emulator, local servers).
 //!
 //! The credentials' headers are reused for a second before they are asked for again
@@ -72,9 +72,9 @@
 //!
 //! Each call has a deadline ([`OperationsClientBuilder::timeout`], 10 s by default) that covers
 //! every attempt and is sent as `grpc-timeout`. `UNAVAILABLE` (connection failures included)
-//! is retried under the [`RetryPolicy`]: at most 5 attempts, 0.5 s doubling to 10 s with full
+//! is retried under the [`RetryPolicy`](policy::RetryPolicy): at most 5 attempts, 0.5 s doubling to 10 s with full
 //! jitter, a server's `RetryInfo` setting the next delay. `WaitOperation` is never retried.
-//! [`OperationsClient::poll_until_done`] polls `GetOperation` under the [`PollingPolicy`]
+//! [`OperationsClient::poll_until_done`] polls `GetOperation` under the [`PollingPolicy`](policy::PollingPolicy)
 //! (1 s growing by 1.5 to 20 s, 15 minutes in all). Both policies are set per client and can be
 //! overridden for one call with [`OperationsClient::with_retry_policy`] and
 //! [`OperationsClient::with_polling_policy`].
@@ -101,8 +101,13 @@
 //! # Ok(()) }
 //! ```
 //!
-//! [`OperationsClient::wait_all`] waits on many at once on one scheduler ([`Waiter`]), each
-//! on the policy's schedule, with a bound on polls in flight.
+//! [`OperationsClient::wait_all`] waits on many at once on one scheduler
+//! ([`Waiter`](wait::Waiter)), each on the policy's schedule, with a bound on polls in
+//! flight.
+//!
+//! Every wait that reaches the polling policy's deadline with the operation still running
+//! ends the same way: an error that [`is_polling_deadline`](Error::is_polling_deadline),
+//! carrying the operation as last seen ([`Error::operation`]).
 //!
 //! # Operations from your own tonic clients
 //!
@@ -183,9 +188,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod auth;
-mod builder;
-mod call;
+pub mod auth;
 mod client;
 #[cfg(feature = "emulator")]
 #[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
@@ -197,36 +200,23 @@ mod headers;
 #[cfg(feature = "json")]
 #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
 pub mod json;
-mod list;
-mod name;
+pub mod name;
 mod operation;
 pub mod pb;
-mod poller;
-mod retry;
+pub mod policy;
 mod transport;
-mod wait;
-mod waiter;
+pub mod wait;
 
-pub use auth::{
-    AddCredentials, AddCredentialsLayer, CredentialsFailed, StaticToken, UniverseMismatch,
-};
-pub use builder::{
-    CLOUD_PLATFORM_SCOPE, DEFAULT_ENDPOINT, DEFAULT_MTLS_ENDPOINT, DEFAULT_UNIVERSE_DOMAIN,
-    OperationsClientBuilder,
-};
-pub use call::Call;
-pub use client::OperationsClient;
-pub use error::{Error, ErrorDetails, code_name};
-pub use headers::API_CLIENT_VALUE;
-pub use list::{ListOperations, Listing, Page};
-pub use name::{MAX_NAME_LEN, OperationName, routing_header, validate_name};
-pub use poller::{OperationSource, Poller, PollingResult};
-pub use retry::{
-    Backoff, Jitter, PollingPolicy, PollingPolicyBuilder, RetryPolicy, RetryPolicyBuilder,
-};
+/// Listing operations: what [`OperationsClient::list_operations`] returns, and its pages.
+pub mod list {
+    pub use crate::client::{ListOperations, Listing, Page};
+}
+
+pub use client::{Call, OperationsClient, OperationsClientBuilder};
+pub use error::{Error, ErrorDetails};
+pub use name::{OperationName, validate_name};
 pub use transport::{GrpcTransport, Transport};
-pub use wait::{CancelOutcome, Polled};
-pub use waiter::Waiter;
+pub use wait::{CancelOutcome, Poller};
 
 /// Re-exported so users name the same versions this crate was built with.
 pub use google_cloud_auth;

@@ -1,4 +1,5 @@
-//! What a valid operation name is, and how it travels in the routing header.
+//! What a valid operation name is ([`validate_name`], [`OperationName`]), and how it travels
+//! in the routing header ([`routing_header`]).
 
 use std::fmt;
 use std::str::FromStr;
@@ -8,7 +9,7 @@ use percent_encoding::percent_encode_byte;
 use crate::Error;
 
 /// The longest name accepted, in bytes.
-pub const MAX_NAME_LEN: usize = 2048;
+pub const MAX_LEN: usize = 2048;
 
 /// Checks a resource name (an operation name, or a collection for `ListOperations`) before
 /// anything is sent.
@@ -34,9 +35,9 @@ fn check(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("name is empty".into());
     }
-    if name.len() > MAX_NAME_LEN {
+    if name.len() > MAX_LEN {
         return Err(format!(
-            "name is {} bytes long; the limit is {MAX_NAME_LEN}",
+            "name is {} bytes long; the limit is {MAX_LEN}",
             name.len()
         ));
     }
@@ -71,7 +72,7 @@ fn check(name: &str) -> Result<(), String> {
 /// `name=` followed by the name percent-encoded, `/` as `%2F`.
 ///
 /// ```
-/// # use longrunning_grpc::routing_header;
+/// # use longrunning_grpc::name::routing_header;
 /// assert_eq!(
 ///     routing_header("name", "projects/p/operations/o"),
 ///     "name=projects%2Fp%2Foperations%2Fo"

@@ -5,8 +5,9 @@ mod support;
 
 use std::time::Duration;
 
+use longrunning_grpc::OperationsClient;
+use longrunning_grpc::auth::StaticToken;
 use longrunning_grpc::emulator::{Emulator, Fault, ScriptedOperation};
-use longrunning_grpc::{OperationsClient, StaticToken};
 use support::op;
 use tonic::Code;
 

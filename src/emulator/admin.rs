@@ -131,7 +131,7 @@ impl Admin for AdminHandler {
                 method: received.method.as_str().to_owned(),
                 name: received.name.clone(),
                 headers: received.masked_headers().into_iter().collect(),
-                code: crate::code_name(received.code).to_owned(),
+                code: crate::error::code_name(received.code).to_owned(),
                 unix_ms: received
                     .time
                     .duration_since(std::time::UNIX_EPOCH)

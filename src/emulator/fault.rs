@@ -29,7 +29,7 @@ impl Fault {
             name: None,
             probability: None,
             code,
-            message: format!("injected {}", crate::code_name(code)),
+            message: format!("injected {}", crate::error::code_name(code)),
             remaining: count,
             details: Vec::new(),
         }

@@ -13,7 +13,7 @@ use super::state::{Shared, State, parse_filter, under};
 use super::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, OnCancel};
 use crate::pb::operations_server::Operations;
 use crate::pb::{self, operation, rpc};
-use crate::retry::later;
+use crate::policy::later;
 
 /// The gRPC handlers of `google.longrunning.Operations` over the shared state.
 #[derive(Clone)]

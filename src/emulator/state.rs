@@ -13,7 +13,7 @@ use tonic::Status;
 use super::journal::Journal;
 use super::{Completion, Fault, Method, ScriptedOperation};
 use crate::pb::{self, operation};
-use crate::retry::later;
+use crate::policy::later;
 
 /// What the handlers and the [`super::Emulator`] handle share.
 pub(super) struct Shared {

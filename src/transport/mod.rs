@@ -38,18 +38,21 @@
 //! ([`pool`]). (tonic's `balance_list` keys endpoints by URI, so n copies of one endpoint
 //! collapse into one connection.)
 //!
-//! The pieces: [`connect`] (the endpoint, TCP or a tunnel through a [`proxy`], TLS from
-//! [`tls`], the HTTP/2 handshake) →
-//! [`pool`] (slots, shared connect attempts, reconnects) → [`connection`] (one request on
-//! one connection) → [`status`] (failures as gRPC statuses); and, on every transport,
-//! [`response`] (answers that are not gRPC, and status headers tonic would panic on).
+//! The pieces, in the order a call meets them: [`endpoint`] (the URL, checked) and
+//! [`settings`] (how connections are set up) → [`connect`] (TCP or a tunnel through a
+//! [`proxy`], TLS from [`tls`], the HTTP/2 handshake) → [`pool`] (slots, shared connect
+//! attempts, reconnects) → [`connection`] (one request on one connection); on every
+//! transport, [`check_responses`] (answers that are not gRPC, status headers tonic would
+//! panic on); and [`failure`], the one type every failure of the transport is told in.
 
+mod check_responses;
 mod connect;
 mod connection;
+mod endpoint;
+mod failure;
 mod pool;
 mod proxy;
-mod response;
-mod status;
+mod settings;
 mod tls;
 
 use std::fmt;
@@ -61,19 +64,19 @@ use futures_util::TryFutureExt;
 use futures_util::future::{BoxFuture, Either, ErrInto};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::PollSemaphore;
-use tonic::Code;
 use tonic::body::Body;
 use tonic::transport::Channel;
 use tonic::transport::channel::ResponseFuture;
 use tower_service::Service;
 
-pub(crate) use connect::{Connector, Endpoint, Keepalive, Settings};
+pub(crate) use check_responses::{CheckResponses, NotGrpc};
+pub(crate) use connect::Connector;
+pub(crate) use endpoint::Endpoint;
+pub(crate) use failure::TransportFailure;
 pub(crate) use pool::Resend;
 use pool::{Pool, Slot};
 pub(crate) use proxy::{ProxySetting, choose as choose_proxy};
-pub(crate) use response::{CheckResponses, NotGrpc};
-pub(crate) use status::cause_of;
-use status::status;
+pub(crate) use settings::{Keepalive, Settings};
 pub(crate) use tls::{ClientIdentity, TlsChoices};
 
 use crate::error::BoxError;
@@ -305,12 +308,7 @@ fn round_robin(next: &AtomicUsize, len: usize) -> usize {
 }
 
 fn no_channel() -> BoxError {
-    status(
-        Code::Unavailable,
-        "the transport has no channel".into(),
-        false,
-        None,
-    )
+    TransportFailure::unavailable("the transport has no channel").into_status()
 }
 
 /// The integration tests' frame-level HTTP/2 server, for the races only a unit test can

@@ -17,11 +17,12 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 use tonic::body::Body;
 
-use super::connect::{ConnectFailed, Connector};
+use super::connect::Connector;
 use super::connection::{Conn, SendFailed, send_on};
+use super::failure::TransportFailure;
 use super::{Responding, round_robin};
 use crate::error::BoxError;
-use crate::retry::{Backoff, connection_backoff, later};
+use crate::policy::{Backoff, connection_backoff, later};
 
 /// Requests in h2's hands (sent, or queued for a stream) per connection of the pool: one
 /// semaphore for the pool holds this many permits for each connection, and calls over it
@@ -68,27 +69,13 @@ enum State {
     Idle,
     Connecting(Attempt),
     Ready(Conn),
-    /// The last attempt failed; no new one before `until`.
-    Failed {
-        error: ConnectFailed,
-        until: Instant,
-    },
+    /// The last attempt failed; no new one before its `retry_at`.
+    Failed(TransportFailure),
 }
 
-type Attempt = Shared<BoxFuture<'static, Result<Conn, Failed>>>;
-
-/// A failed attempt and the end of the backoff it started.
-#[derive(Clone)]
-struct Failed {
-    error: ConnectFailed,
-    until: Instant,
-}
-
-impl Failed {
-    fn into_status(self) -> BoxError {
-        self.error.into_status(Some(self.until))
-    }
-}
+/// A connect attempt, shared by the calls that wait on it; a failure carries the end of
+/// the backoff it started as its `retry_at`.
+type Attempt = Shared<BoxFuture<'static, Result<Conn, TransportFailure>>>;
 
 impl Pool {
     pub(super) fn call(
@@ -141,20 +128,18 @@ impl Pool {
             match &slot.state {
                 State::Ready(conn) if !conn.is_closed() => return Ok(conn.clone()),
                 State::Connecting(attempt) => attempt.clone(),
-                State::Failed { error, until } if Instant::now() < *until => {
-                    return Err(error.clone().into_status(Some(*until)));
+                State::Failed(failure)
+                    if failure.retry_at.is_some_and(|until| Instant::now() < until) =>
+                {
+                    return Err(failure.clone().into_status());
                 }
-                State::Idle | State::Ready(_) | State::Failed { .. } => {
+                State::Idle | State::Ready(_) | State::Failed(_) => {
                     let task = tokio::spawn(connect_into(Arc::downgrade(self), index));
                     let attempt = async move {
                         task.await.unwrap_or_else(|e| {
-                            Err(Failed {
-                                error: ConnectFailed::new(
-                                    format!("the connect task ended: {e}"),
-                                    None,
-                                ),
-                                until: Instant::now(),
-                            })
+                            Err(TransportFailure::unavailable(format!(
+                                "the connect task ended: {e}"
+                            )))
                         })
                     }
                     .boxed()
@@ -164,29 +149,23 @@ impl Pool {
                 }
             }
         };
-        connecting.await.map_err(Failed::into_status)
+        connecting.await.map_err(TransportFailure::into_status)
     }
 }
 
 /// Connects slot `index` of the pool and records the outcome there: the connection, or the
 /// failure and the backoff it starts. Holds the pool weakly, so a client dropped
 /// mid-connect is freed.
-async fn connect_into(pool: Weak<Pool>, index: usize) -> Result<Conn, Failed> {
+async fn connect_into(pool: Weak<Pool>, index: usize) -> Result<Conn, TransportFailure> {
     let connector = match pool.upgrade() {
         Some(pool) => pool.connector.clone(),
         None => {
-            return Err(Failed {
-                error: ConnectFailed::new("the client was dropped".into(), None),
-                until: Instant::now(),
-            });
+            return Err(TransportFailure::unavailable("the client was dropped"));
         }
     };
     let outcome = connector.connect().await;
     let Some(pool) = pool.upgrade() else {
-        return outcome.map_err(|error| Failed {
-            error,
-            until: Instant::now(),
-        });
+        return outcome;
     };
     let mut slot = pool.connections[index]
         .lock()
@@ -209,11 +188,9 @@ async fn connect_into(pool: Weak<Pool>, index: usize) -> Result<Conn, Failed> {
                 ?delay,
                 "connect failed; backing off"
             );
-            slot.state = State::Failed {
-                error: error.clone(),
-                until,
-            };
-            Err(Failed { error, until })
+            let failure = error.until(until);
+            slot.state = State::Failed(failure.clone());
+            Err(failure)
         }
     }
 }

@@ -17,7 +17,8 @@ use hyper_util::client::proxy::matcher::Matcher;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::connect::{ConnectFailed, Endpoint};
+use super::endpoint::Endpoint;
+use super::failure::{TransportFailure, lowercase_first};
 use crate::Error;
 
 /// Where the builder's proxy comes from.
@@ -139,7 +140,7 @@ pub(crate) async fn connect(
     mut stream: TcpStream,
     proxy: &Proxy,
     target: &str,
-) -> Result<Prefixed<TcpStream>, ConnectFailed> {
+) -> Result<Prefixed<TcpStream>, TransportFailure> {
     let mut request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n").into_bytes();
     if let Some(auth) = &proxy.auth {
         request.extend_from_slice(b"Proxy-Authorization: ");
@@ -148,14 +149,12 @@ pub(crate) async fn connect(
     }
     request.extend_from_slice(b"\r\n");
     let io = |e: std::io::Error| {
-        ConnectFailed::new(
-            format!(
-                "proxy {} failed during CONNECT: {}",
-                proxy.authority,
-                super::status::lowercase_first(&e.to_string())
-            ),
-            Some(Box::new(e)),
-        )
+        TransportFailure::unavailable(format!(
+            "proxy {} failed during CONNECT: {}",
+            proxy.authority,
+            lowercase_first(&e.to_string())
+        ))
+        .with_source(e)
     };
     stream.write_all(&request).await.map_err(io)?;
     let mut answer = Vec::with_capacity(256);
@@ -163,26 +162,20 @@ pub(crate) async fn connect(
     let end = loop {
         let n = stream.read(&mut buf).await.map_err(io)?;
         if n == 0 {
-            return Err(ConnectFailed::new(
-                format!(
-                    "proxy {} closed the connection during CONNECT",
-                    proxy.authority
-                ),
-                None,
-            ));
+            return Err(TransportFailure::unavailable(format!(
+                "proxy {} closed the connection during CONNECT",
+                proxy.authority
+            )));
         }
         answer.extend_from_slice(&buf[..n]);
         if let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
             break end;
         }
         if answer.len() > MAX_ANSWER {
-            return Err(ConnectFailed::new(
-                format!(
-                    "proxy {} sent an answer to CONNECT longer than 8 KiB",
-                    proxy.authority
-                ),
-                None,
-            ));
+            return Err(TransportFailure::unavailable(format!(
+                "proxy {} sent an answer to CONNECT longer than 8 KiB",
+                proxy.authority
+            )));
         }
     };
     // What came after the answer is the server's already: an HTTP/2 server sends its
@@ -205,18 +198,15 @@ pub(crate) async fn connect(
             let message = message.trim_end().to_owned();
             // Credentials or a policy will not change on their own; a proxy's 5xx might.
             if matches!(code, 401 | 403 | 407) {
-                Err(ConnectFailed::permanent(message, None))
+                Err(TransportFailure::unavailable(message).permanent())
             } else {
-                Err(ConnectFailed::new(message, None))
+                Err(TransportFailure::unavailable(message))
             }
         }
-        _ => Err(ConnectFailed::new(
-            format!(
-                "proxy {} answered CONNECT with something other than HTTP/1.x",
-                proxy.authority
-            ),
-            None,
-        )),
+        _ => Err(TransportFailure::unavailable(format!(
+            "proxy {} answered CONNECT with something other than HTTP/1.x",
+            proxy.authority
+        ))),
     }
 }
 

@@ -4,9 +4,10 @@ use std::sync::Arc;
 
 use tokio_rustls::rustls::crypto::{CryptoProvider, aws_lc_rs};
 use tokio_rustls::rustls::pki_types::pem::PemObject;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
+use super::failure::{TransportFailure, lowercase_first};
 use crate::Error;
 
 /// A client certificate chain and its private key, PEM; the key is never shown.
@@ -138,4 +139,161 @@ fn add_built_in_roots(roots: &mut RootCertStore) {
         roots.add_parsable_certificates(native.certs);
     }
     let _ = roots;
+}
+
+/// A TLS handshake failure in words; failures that trying again cannot mend are permanent.
+pub(super) fn handshake_failed(e: std::io::Error, name: &ServerName<'static>) -> TransportFailure {
+    use tokio_rustls::rustls::{AlertDescription, CertificateError, Error as Tls, InvalidMessage};
+    let expected = name.to_str();
+    let Some(tls) = e.get_ref().and_then(|inner| inner.downcast_ref::<Tls>()) else {
+        return TransportFailure::unavailable(format!("tls: {}", lowercase_first(&e.to_string())))
+            .with_source(e);
+    };
+    let (words, permanent) = match tls {
+        Tls::InvalidCertificate(CertificateError::NotValidForNameContext { presented, .. }) => {
+            let names: Vec<String> = presented.iter().map(|n| presented_name(n)).collect();
+            let names = match names.as_slice() {
+                [] => "no name".to_owned(),
+                [one] => one.clone(),
+                many => many.join(" or "),
+            };
+            (
+                format!("the certificate is for {names}, not {expected:?}"),
+                true,
+            )
+        }
+        Tls::InvalidCertificate(CertificateError::NotValidForName) => {
+            (format!("the certificate is not for {expected:?}"), true)
+        }
+        Tls::InvalidCertificate(CertificateError::UnknownIssuer) => (
+            format!(
+                "the certificate of {expected:?} is not signed by a trusted root (unknown \
+                 issuer); trust its CA with ca_certificate"
+            ),
+            true,
+        ),
+        Tls::InvalidCertificate(
+            CertificateError::Expired | CertificateError::ExpiredContext { .. },
+        ) => (format!("the certificate of {expected:?} has expired"), true),
+        Tls::InvalidCertificate(
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. },
+        ) => (
+            format!("the certificate of {expected:?} is not valid yet"),
+            true,
+        ),
+        Tls::InvalidCertificate(CertificateError::Revoked) => (
+            format!("the certificate of {expected:?} has been revoked"),
+            true,
+        ),
+        Tls::InvalidCertificate(CertificateError::BadEncoding) => (
+            format!("the certificate of {expected:?} is not well-formed"),
+            true,
+        ),
+        Tls::InvalidCertificate(CertificateError::BadSignature) => (
+            format!("the certificate of {expected:?} has a signature that does not verify"),
+            true,
+        ),
+        Tls::InvalidCertificate(CertificateError::UnsupportedSignatureAlgorithmContext {
+            ..
+        }) => (
+            format!(
+                "the certificate of {expected:?} is signed with an algorithm rustls does not accept"
+            ),
+            true,
+        ),
+        Tls::InvalidCertificate(CertificateError::UnhandledCriticalExtension) => (
+            format!(
+                "the certificate of {expected:?} has a critical extension rustls does not know"
+            ),
+            true,
+        ),
+        Tls::InvalidCertificate(
+            CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. },
+        ) => (
+            format!("the certificate of {expected:?} is not for serving TLS (extended key usage)"),
+            true,
+        ),
+        // webpki's reasons without a variant of their own, by webpki's error type.
+        Tls::InvalidCertificate(CertificateError::Other(other)) => {
+            let words = match other.0.downcast_ref::<webpki::Error>() {
+                Some(webpki::Error::CaUsedAsEndEntity) => format!(
+                    "the certificate of {expected:?} is a CA certificate (CA:TRUE), which \
+                     cannot be a server's own; make one with CA:FALSE, signed by that CA"
+                ),
+                Some(webpki::Error::EndEntityUsedAsCa) => format!(
+                    "the certificate chain of {expected:?} has a server certificate as its CA"
+                ),
+                Some(webpki::Error::PathLenConstraintViolated) => {
+                    format!("the certificate chain of {expected:?} is longer than its CA allows")
+                }
+                _ => format!("the certificate of {expected:?} is not valid"),
+            };
+            (words, true)
+        }
+        Tls::InvalidCertificate(_) => (
+            format!("the certificate of {expected:?} is not valid"),
+            true,
+        ),
+        // Bytes that are not TLS where the server's first TLS record should be: a plaintext
+        // server (an HTTP/2 SETTINGS frame, an HTTP/1.1 status line).
+        Tls::InvalidMessage(InvalidMessage::InvalidContentType) => (
+            format!(
+                "the server at {expected:?} does not speak TLS; for a plaintext server, use \
+                 an http:// endpoint"
+            ),
+            true,
+        ),
+        Tls::NoApplicationProtocol
+        | Tls::AlertReceived(AlertDescription::NoApplicationProtocol) => (
+            format!("the server at {expected:?} does not speak HTTP/2 (ALPN)"),
+            true,
+        ),
+        Tls::PeerIncompatible(why) => (
+            format!("the server cannot agree on a TLS version or cipher: {why:?}"),
+            true,
+        ),
+        Tls::AlertReceived(alert) => alert_failure(&format!("{alert:?}")).unwrap_or_else(|| {
+            (
+                format!("the server ended the handshake with the alert {alert:?}"),
+                false,
+            )
+        }),
+        other => (lowercase_first(&other.to_string()), false),
+    };
+    let message = format!("tls: {words}");
+    if permanent {
+        TransportFailure::unavailable(message)
+            .permanent()
+            .with_source(e)
+    } else {
+        TransportFailure::unavailable(message).with_source(e)
+    }
+}
+
+/// What a TLS alert the server sent (by rustls's name for it, e.g. `CertificateRequired`)
+/// says about the client's certificate, and whether trying again cannot help; `None` for
+/// an alert that is not about it. One source for the handshake's errors and for the
+/// alerts a TLS 1.3 server sends after it.
+pub(super) fn alert_failure(alert: &str) -> Option<(String, bool)> {
+    match alert {
+        "CertificateRequired" => Some((
+            "the server requires a client certificate, and none was given".into(),
+            true,
+        )),
+        "BadCertificate" | "UnknownCA" | "CertificateUnknown" | "AccessDenied" => Some((
+            format!("the server refused the client certificate (alert {alert})"),
+            true,
+        )),
+        _ => None,
+    }
+}
+
+/// A name webpki says a certificate presents (`DnsName("localhost")`,
+/// `IpAddress(127.0.0.1)`), as a quoted name.
+fn presented_name(presented: &str) -> String {
+    let inner = presented
+        .split_once('(')
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .unwrap_or(presented);
+    format!("{:?}", inner.trim_matches('"'))
 }

@@ -1,12 +1,27 @@
 //! Helpers shared by the integration tests: an emulator and a client pointed at it.
 #![allow(dead_code)]
 
+pub mod connect_proxy;
+pub mod daemon;
+pub mod frames;
+pub mod give_up;
+pub mod h2_server;
+pub mod h2_slow;
+pub mod holding_server;
+pub mod lro;
+pub mod nginx;
+pub mod raw_server;
+pub mod relay;
+pub mod tinyproxy;
+pub mod tls_server;
+
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use longrunning_grpc::emulator::Emulator;
-use longrunning_grpc::{OperationsClient, OperationsClientBuilder, RetryPolicy};
+use longrunning_grpc::policy::RetryPolicy;
+use longrunning_grpc::{OperationsClient, OperationsClientBuilder};
 
 /// A name in the Gemini for Google Cloud pattern.
 pub fn op(id: &str) -> String {
@@ -37,7 +52,7 @@ pub async fn client(emulator: &Emulator) -> OperationsClient {
 /// A retry policy without jitter, so delays are exact.
 pub fn exact_retries() -> RetryPolicy {
     RetryPolicy::builder()
-        .jitter(longrunning_grpc::Jitter::None)
+        .jitter(longrunning_grpc::policy::Jitter::None)
         .build()
         .unwrap()
 }

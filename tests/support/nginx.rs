@@ -6,8 +6,7 @@
 //! missing binary fails the test. Elsewhere the test says it is skipped and passes.
 #![allow(dead_code)]
 
-#[path = "daemon.rs"]
-mod daemon;
+use super::daemon;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -14,8 +14,10 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use longrunning_grpc::OperationsClient;
 use longrunning_grpc::emulator::{Completion, Emulator, OperationStore, ScriptedOperation};
-use longrunning_grpc::{OperationsClient, PollingPolicy, PollingResult};
+use longrunning_grpc::policy::PollingPolicy;
+use longrunning_grpc::wait::PollingResult;
 use prost_types::Any;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};

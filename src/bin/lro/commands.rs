@@ -7,7 +7,10 @@ use std::time::Duration;
 use futures_util::{StreamExt, TryStreamExt};
 use longrunning_grpc::json as render;
 use longrunning_grpc::prost_types::Any;
-use longrunning_grpc::{CancelOutcome, OperationsClient, PollingResult, code_name};
+use longrunning_grpc::wait::PollingResult;
+use longrunning_grpc::{CancelOutcome, OperationsClient};
+
+use crate::text::code_name;
 use serde_json::json;
 
 use crate::global::{Global, Output, with_wait_timeout};
@@ -57,28 +60,29 @@ pub async fn cancel(
     let spinner = Spinner::start(out, &format!("cancelling {name}"));
     let result = client.cancel_and_wait(name).await;
     spinner.finish();
-    match result {
-        Ok(CancelOutcome::Unsupported(e)) => fail(out, &e),
+    let (word, op, code) = match result {
+        Ok(CancelOutcome::Unsupported(e)) => return fail(out, &e),
         Ok(outcome) => {
             let code = match outcome {
                 CancelOutcome::Cancelled(_) => ExitCode::SUCCESS,
-                CancelOutcome::StillRunning(_) => ExitCode::from(STILL_RUNNING),
                 _ => ExitCode::from(ENDED_OTHERWISE),
             };
             let op = outcome.operation().cloned().unwrap_or_default();
-            print(
-                out,
-                json!({"name": name, "outcome": outcome.as_str(), "operation": crate::types().operation(&op)}),
-                format!(
-                    "{name}: {}\n  state: {}",
-                    outcome.as_str(),
-                    text::state(&op)
-                ),
-            );
-            code
+            (outcome.as_str(), op, code)
         }
-        Err(e) => fail(out, &e),
-    }
+        // Still running when the wait gave up: the operation as last seen.
+        Err(e) if e.is_polling_deadline() => {
+            let op = e.operation().cloned().unwrap_or_default();
+            ("running", op, ExitCode::from(STILL_RUNNING))
+        }
+        Err(e) => return fail(out, &e),
+    };
+    print(
+        out,
+        json!({"name": name, "outcome": word, "operation": crate::types().operation(&op)}),
+        format!("{name}: {word}\n  state: {}", text::state(&op)),
+    );
+    code
 }
 
 /// `lro get NAME`.

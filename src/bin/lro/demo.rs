@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use longrunning_grpc::emulator::{Completion, Emulator, OnCancel, ScriptedOperation};
 use longrunning_grpc::json as render;
-use longrunning_grpc::{CancelOutcome, OperationsClient, PollingPolicy, pb};
+use longrunning_grpc::policy::PollingPolicy;
+use longrunning_grpc::{CancelOutcome, OperationsClient};
 use serde_json::json;
 
 use crate::global::Output;
@@ -92,35 +93,35 @@ pub async fn demo(output: Output) -> ExitCode {
     let results = futures_util::future::join_all(runs).await;
     let mut docs = Vec::new();
     for (behaviour, name, result) in results {
-        let outcome = match result {
-            Ok(outcome) => outcome,
-            Err(e) => return fail(output, &e),
+        // Still running when the wait gave up is the error every wait ends with then,
+        // carrying the operation as last seen.
+        let (word, op, unsupported) = match &result {
+            Ok(CancelOutcome::Unsupported(e)) => ("unsupported", None, Some(e)),
+            Ok(outcome) => (outcome.as_str(), outcome.operation(), None),
+            Err(e) if e.is_polling_deadline() => ("running", e.operation(), None),
+            Err(e) => return fail(output, e),
         };
-        let op: Option<&pb::Operation> = outcome.operation();
-        let confirmed = match (&outcome, op.and_then(|op| op.result())) {
-            (CancelOutcome::Unsupported(e), _) => format!(
+        let confirmed = match (unsupported, op.and_then(|op| op.result())) {
+            (Some(e), _) => format!(
                 "CancelOperation answered {}",
-                longrunning_grpc::code_name(e.code())
+                crate::text::code_name(e.code())
             ),
             (_, Some(Ok(response))) => format!("done, response {}", response.type_url),
             (_, Some(Err(status))) => format!(
                 "done, error.code = {} ({}: {})",
                 status.code,
-                longrunning_grpc::code_name(tonic::Code::from_i32(status.code)),
+                crate::text::code_name(tonic::Code::from_i32(status.code)),
                 status.message
             ),
             (_, None) => "done = false when polling stopped".to_owned(),
         };
         if output == Output::Text {
-            println!(
-                "  {behaviour:<24} -> {:<11} ({confirmed})",
-                outcome.as_str()
-            );
+            println!("  {behaviour:<24} -> {word:<11} ({confirmed})");
         }
         docs.push(json!({
             "name": name,
             "behaviour": behaviour,
-            "outcome": outcome.as_str(),
+            "outcome": word,
             "operation": op.map(render::operation),
         }));
     }

@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use longrunning_grpc::{Error, OperationsClient, PollingPolicy};
+use longrunning_grpc::policy::PollingPolicy;
+use longrunning_grpc::{Error, OperationsClient};
 
 /// Flags that go before or after the subcommand.
 #[derive(Args, Debug)]

@@ -120,7 +120,7 @@ fn write_line(journal: &Mutex<BufWriter<File>>, received: &Received) {
         "method": received.method.as_str(),
         "name": received.name,
         "headers": headers,
-        "code": longrunning_grpc::code_name(received.code),
+        "code": crate::text::code_name(received.code),
         "time": prost_types::Timestamp::from(received.time).to_string(),
     });
     let mut journal = journal.lock().unwrap_or_else(|e| e.into_inner());

@@ -1,6 +1,6 @@
 //! Operations as short text for a terminal (the JSON shapes are the library's `json`).
 
-use longrunning_grpc::{code_name, pb};
+use longrunning_grpc::pb;
 
 /// The state of an operation in a word or two.
 pub fn state(op: &pb::Operation) -> String {
@@ -93,4 +93,10 @@ fn short(json: &serde_json::Value) -> String {
     }
     let cut: String = text.chars().take(MAX_SHOWN).collect();
     format!("{cut}… ({count} characters; --output json shows all)")
+}
+
+/// A gRPC code's canonical name, e.g. `PERMISSION_DENIED`, as `google/rpc/code.proto`
+/// spells it.
+pub fn code_name(code: tonic::Code) -> &'static str {
+    pb::rpc::Code::try_from(code as i32).map_or("UNKNOWN", |c| c.as_str_name())
 }

@@ -1,0 +1,239 @@
+//! UNAVAILABLE is retried under the policy and the deadline; nothing else is.
+
+use crate::support;
+
+use std::time::Duration;
+
+use longrunning_grpc::emulator::{Emulator, Fault, Method, ScriptedOperation};
+use longrunning_grpc::policy::RetryPolicy;
+use support::op;
+use tokio::time::Instant;
+use tonic::Code;
+
+/// The gaps between consecutive calls the emulator saw.
+fn gaps(emulator: &Emulator) -> Vec<Duration> {
+    let journal = emulator.journal();
+    journal.windows(2).map(|w| w[1].at - w[0].at).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_unavailable_then_succeeds_on_the_seeded_backoff_schedule() {
+    let emulator = Emulator::start().await.unwrap();
+    let name = op("flaky");
+    emulator.insert(ScriptedOperation::new(&name));
+    emulator.inject(Fault::new(Code::Unavailable, 4));
+    let policy = RetryPolicy::builder().seed(42).build().unwrap();
+    let client = support::builder(&emulator)
+        .timeout(Duration::from_secs(60))
+        .retry_policy(policy.clone())
+        .build()
+        .unwrap();
+
+    client.cancel_operation(&name).await.unwrap();
+
+    let codes: Vec<_> = emulator.journal().iter().map(|c| c.code).collect();
+    assert_eq!(
+        codes,
+        [
+            Code::Unavailable,
+            Code::Unavailable,
+            Code::Unavailable,
+            Code::Unavailable,
+            Code::Ok
+        ]
+    );
+    let expected: Vec<Duration> = policy.delays().take(4).collect();
+    assert_eq!(
+        gaps(&emulator),
+        expected,
+        "the client slept exactly the seeded schedule"
+    );
+    // Full jitter: each delay lies in [0, 0.5 s * 2^n].
+    for (delay, cap_ms) in expected.iter().zip([500, 1000, 2000, 4000]) {
+        assert!(
+            *delay <= Duration::from_millis(cap_ms),
+            "{delay:?} > {cap_ms} ms"
+        );
+    }
+    // Another seed gives another schedule: the jitter is really drawn.
+    let other: Vec<Duration> = RetryPolicy::builder()
+        .seed(7)
+        .build()
+        .unwrap()
+        .delays()
+        .take(4)
+        .collect();
+    assert_ne!(other, expected);
+}
+
+#[tokio::test(start_paused = true)]
+async fn gives_up_after_five_attempts() {
+    let emulator = Emulator::start().await.unwrap();
+    let name = op("down");
+    emulator.insert(ScriptedOperation::new(&name));
+    emulator.inject(Fault::new(Code::Unavailable, 100));
+    let client = support::builder(&emulator)
+        .timeout(Duration::from_secs(600))
+        .retry_policy(support::exact_retries())
+        .build()
+        .unwrap();
+
+    let err = client.get_operation(&name).await.unwrap_err();
+
+    assert!(err.is_unavailable());
+    assert_eq!(emulator.count(Method::Get), 5);
+    assert_eq!(
+        gaps(&emulator),
+        [500, 1000, 2000, 4000].map(Duration::from_millis)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_deadline_cuts_retries_short() {
+    let emulator = Emulator::start().await.unwrap();
+    let name = op("down");
+    emulator.insert(ScriptedOperation::new(&name));
+    emulator.inject(Fault::new(Code::Unavailable, 100));
+    let client = support::builder(&emulator)
+        .timeout(Duration::from_secs(3))
+        .retry_policy(support::exact_retries())
+        .build()
+        .unwrap();
+
+    let start = Instant::now();
+    let err = client.get_operation(&name).await.unwrap_err();
+
+    // Attempts at 0, 0.5 s and 1.5 s; the next would be at 3.5 s, past the 3 s deadline.
+    assert_eq!(emulator.count(Method::Get), 3);
+    assert!(err.is_unavailable(), "{err:?}");
+    assert!(start.elapsed() <= Duration::from_secs(3));
+    // Each attempt carried the time left as its grpc-timeout.
+    let left: Vec<Duration> = emulator
+        .journal()
+        .iter()
+        .map(|c| support::parse_grpc_timeout(c.header("grpc-timeout").unwrap()))
+        .collect();
+    assert_eq!(left, [3000, 2500, 1500].map(Duration::from_millis));
+}
+
+#[tokio::test(start_paused = true)]
+async fn server_retry_info_sets_the_next_delay() {
+    let emulator = Emulator::start().await.unwrap();
+    let name = op("busy");
+    emulator.insert(ScriptedOperation::new(&name));
+    emulator.inject(Fault::new(Code::Unavailable, 1).retry_delay(Duration::from_secs(7)));
+    let client = support::builder(&emulator)
+        .timeout(Duration::from_secs(30))
+        .retry_policy(support::exact_retries())
+        .build()
+        .unwrap();
+
+    client.get_operation(&name).await.unwrap();
+
+    assert_eq!(gaps(&emulator), [Duration::from_secs(7)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn other_codes_are_not_retried() {
+    for code in [
+        Code::InvalidArgument,
+        Code::NotFound,
+        Code::PermissionDenied,
+        Code::Unimplemented,
+        Code::DeadlineExceeded,
+        Code::Internal,
+        Code::ResourceExhausted,
+    ] {
+        let emulator = Emulator::start().await.unwrap();
+        let name = op("x");
+        emulator.insert(ScriptedOperation::new(&name));
+        emulator.inject(Fault::new(code, 100));
+        let client = support::client(&emulator).await;
+
+        for call in [
+            client.cancel_operation(&name).await.unwrap_err(),
+            client.delete_operation(&name).await.unwrap_err(),
+        ] {
+            assert_eq!(call.code(), code);
+        }
+        assert_eq!(client.get_operation(&name).await.unwrap_err().code(), code);
+        assert_eq!(
+            client
+                .list_operations(support::PARENT)
+                .page("")
+                .await
+                .unwrap_err()
+                .code(),
+            code
+        );
+        assert_eq!(emulator.journal().len(), 4, "{code:?} was retried");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn wait_operation_is_never_retried() {
+    let emulator = Emulator::start().await.unwrap();
+    let name = op("w");
+    emulator.insert(ScriptedOperation::new(&name));
+    emulator.inject(Fault::new(Code::Unavailable, 10));
+    let client = support::client(&emulator).await;
+
+    let err = client
+        .wait_operation(&name, Duration::from_secs(1))
+        .await
+        .unwrap_err();
+
+    assert!(err.is_unavailable());
+    assert_eq!(emulator.count(Method::Wait), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_policy_can_be_overridden_for_one_call() {
+    let emulator = Emulator::start().await.unwrap();
+    let name = op("x");
+    emulator.insert(ScriptedOperation::new(&name));
+    emulator.inject(Fault::new(Code::Unavailable, 1));
+    let client = support::client(&emulator).await;
+
+    let err = client
+        .with_retry_policy(RetryPolicy::never())
+        .get_operation(&name)
+        .await
+        .unwrap_err();
+    assert!(err.is_unavailable());
+    assert_eq!(emulator.count(Method::Get), 1);
+
+    emulator.inject(Fault::new(Code::Unavailable, 1));
+    client.get_operation(&name).await.unwrap();
+    assert_eq!(
+        emulator.count(Method::Get),
+        3,
+        "the client's own policy still retries"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn connection_failures_count_as_unavailable_and_are_retried() {
+    // A port nobody listens on: bind, note the port, close.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let client = support::builder_at(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+        .timeout(Duration::from_secs(60))
+        .retry_policy(support::exact_retries())
+        .build()
+        .unwrap();
+
+    let start = Instant::now();
+    let err = client.get_operation(op("x")).await.unwrap_err();
+
+    assert!(err.is_transport() || err.is_unavailable(), "{err:?}");
+    assert_eq!(err.code(), Code::Unavailable);
+    // Five attempts: the four backoffs were slept.
+    assert!(
+        start.elapsed() >= Duration::from_millis(7500),
+        "{:?}",
+        start.elapsed()
+    );
+}
