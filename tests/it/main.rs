@@ -2,8 +2,7 @@
 //! against a real server on loopback (the emulator, a raw h2 or frame-level server, a TCP
 //! relay, a TLS server, a proxy, nginx). Helpers are in `tests/support`.
 //!
-//! `secrets_in_logs` is a binary of its own: it installs a process-wide `tracing`
-//! subscriber at TRACE, which would see (and slow) every other test here.
+//! What the client logs is tested in `tests/logs`, a binary of its own (see there why).
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -35,7 +34,6 @@ mod refused_streams;
 mod retry;
 mod scenario;
 mod security;
-mod spans;
 mod tls;
 mod universe;
 mod wait_all;

@@ -1,7 +1,8 @@
 //! The token never appears in tracing output, even at TRACE with every crate's events
-//! (tonic, hyper, h2) captured. Its own binary: it installs the global subscriber.
+//! (tonic, hyper, h2) captured. It installs the process's global subscriber, so it lives
+//! in the `logs` binary, beside the span tests whose own subscribers are per thread.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
