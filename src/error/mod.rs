@@ -371,13 +371,16 @@ impl fmt::Display for Error {
         if let Some(method) = self.inner.method {
             write!(f, " in {method}")?;
         }
-        if let Some(name) = &self.inner.name {
+        // The name once per message: a server's message that names it already says it.
+        if let Some(name) = &self.inner.name
+            && !self.message().is_some_and(|m| m.contains(name.as_str()))
+        {
             write!(f, " for {name:?}")?;
         }
         if matches!(self.inner.kind, Kind::Credentials)
             && let Some(source) = &self.inner.source
         {
-            write!(f, ": {source}")?;
+            write!(f, ": {}", credentials_words(&source.to_string()))?;
         }
         Ok(())
     }
@@ -422,6 +425,45 @@ fn one_line(message: &str) -> String {
     out
 }
 
+/// What credentials said, as part of one line: google-cloud-auth's errors end with
+/// `but future attempts may succeed` (or `and future attempts will not succeed`) after a
+/// message that is itself sentences (`Fetching the token resulted in transient errors.
+/// Subsequent calls with this credential might succeed.`), which reads garbled after a
+/// colon. The suffix goes (the message says as much), the sentences become clauses.
+fn credentials_words(said: &str) -> String {
+    let said = said
+        .strip_suffix(" but future attempts may succeed")
+        .or_else(|| said.strip_suffix(" and future attempts will not succeed"))
+        .unwrap_or(said)
+        .trim_end_matches('.');
+    let mut out = String::with_capacity(said.len());
+    let mut sentence_start = true;
+    let mut chars = said.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '.' && chars.peek() == Some(&' ') {
+            out.push(';');
+            sentence_start = true;
+            continue;
+        }
+        if sentence_start && c.is_alphabetic() {
+            // `Fetching` → `fetching`, but an acronym (`ADC`, `JSON`) stays as it is.
+            let acronym = chars.peek().is_some_and(|n| n.is_uppercase());
+            if acronym {
+                out.push(c);
+            } else {
+                out.extend(c.to_lowercase());
+            }
+            sentence_start = false;
+            continue;
+        }
+        if !c.is_whitespace() {
+            sentence_start = false;
+        }
+        out.push(if c.is_control() { ' ' } else { c });
+    }
+    out
+}
+
 /// A code as words for a sentence: `unavailable`, `deadline exceeded`.
 fn code_words(code: Code) -> String {
     code_name(code).to_ascii_lowercase().replace('_', " ")
@@ -430,6 +472,46 @@ fn code_words(code: Code) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_name_is_said_once_when_the_servers_message_names_it() {
+        let name = "projects/p/locations/l/operations/nope";
+        let said = tonic::Status::not_found(format!("operation {name:?} not found"));
+        let err = Error::status(said)
+            .with_method("GetOperation")
+            .with_name(name);
+        assert_eq!(err.to_string().matches(name).count(), 1, "{err}");
+        let silent = Error::status(tonic::Status::not_found("gone"))
+            .with_method("GetOperation")
+            .with_name(name);
+        assert_eq!(
+            silent.to_string(),
+            format!("server returned NOT_FOUND: gone in GetOperation for {name:?}")
+        );
+    }
+
+    #[test]
+    fn credentials_errors_read_as_one_line_without_the_retry_suffix() {
+        let transient = google_cloud_auth::errors::CredentialsError::from_msg(
+            true,
+            "Fetching the token resulted in transient errors. Subsequent calls with this \
+             credential might succeed.",
+        );
+        let err = Error::credentials(transient)
+            .with_method("GetOperation")
+            .with_name("operations/x");
+        assert_eq!(
+            err.to_string(),
+            "credentials error in GetOperation for \"operations/x\": fetching the token \
+             resulted in transient errors; subsequent calls with this credential might succeed"
+        );
+        let permanent =
+            google_cloud_auth::errors::CredentialsError::from_msg(false, "ADC file is bad");
+        assert_eq!(
+            Error::credentials(permanent).to_string(),
+            "credentials error: ADC file is bad"
+        );
+    }
 
     #[test]
     fn every_code_predicate_agrees_with_code_and_one_origin_predicate_holds() {
