@@ -180,7 +180,7 @@ impl TypeRegistry {
             _ => {
                 return Err(format!(
                     "{name} is not a known type, so its JSON must be {{\"@type\", \"value\": \
-                     \"<base64>\"}} (or add its descriptors)"
+                     \"<base64>\"}} (or give the descriptors of its type)"
                 ));
             }
         };

@@ -149,6 +149,16 @@ impl EmulatorBuilder {
     /// reflection (v1 and v1alpha, for grpcurl, grpcui, Postman), beside any added
     /// services.
     pub async fn start(self) -> std::io::Result<Emulator> {
+        if let Some((cert, key)) = &self.tls {
+            super::check_tls(cert, key).map_err(|e| {
+                let what = if e.about_key() {
+                    "the TLS key"
+                } else {
+                    "the TLS certificate"
+                };
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{what} {e}"))
+            })?;
+        }
         let listener = TcpListener::bind(self.listen).await?;
         let addr = listener.local_addr()?;
         let shared = self.store.shared.clone();

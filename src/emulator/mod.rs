@@ -39,6 +39,7 @@ mod journal;
 mod scenario;
 mod script;
 mod state;
+mod tls;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -56,6 +57,7 @@ pub use journal::{Method, Received};
 pub use scenario::{Scenario, ScenarioError};
 pub use script::{Completion, OnCancel, ScriptedOperation};
 use state::Shared;
+pub use tls::{TlsFilesError, check_tls};
 
 use crate::pb;
 

@@ -31,8 +31,10 @@ use crate::json::TypeRegistry;
 ///
 /// `complete` is `"never"` (the default), `"now"`, `{"after_polls": N}` or `{"after_s":
 /// S}`; `on_cancel` is `"honour"` (the default), `"ignore"`, `"complete_anyway"` or
-/// `"unsupported"`; an operation has a `response` or an `error` (`{"code", "message"}`),
-/// not both. `response` and `metadata` are `Any`s as [`crate::json::TypeRegistry`] reads
+/// `"unsupported"`; an operation has a `response` or an `error` (`{"code", "message",
+/// "details"}`, the code 1 to 16), not both; `"done": true` completes it at once. So an
+/// operation `lro get --output json` printed pastes in as it is. Names are unique, and
+/// `max_concurrent_streams` is at least 1. `response` and `metadata` are `Any`s as [`crate::json::TypeRegistry`] reads
 /// them: the same shapes `lro get --output json` prints. An unknown field, a bad code or a
 /// bad type is an error that names the field's path and the line.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -93,6 +95,24 @@ impl Scenario {
         deserializer.end().map_err(|e| ScenarioError {
             message: e.to_string(),
         })?;
+        if file.max_concurrent_streams == Some(0) {
+            return Err(ScenarioError {
+                message: "max_concurrent_streams: must be at least 1 (0 would refuse every \
+                          call)"
+                    .into(),
+            });
+        }
+        let mut seen = std::collections::HashMap::new();
+        for (i, op) in file.operations.iter().enumerate() {
+            if let Some(first) = seen.insert(op.0.name(), i) {
+                return Err(ScenarioError {
+                    message: format!(
+                        "operations[{i}].name: {:?} is already the name of operations[{first}]",
+                        op.0.name()
+                    ),
+                });
+            }
+        }
         Ok(Scenario {
             operations: file.operations.into_iter().map(|op| op.0).collect(),
             faults: file.faults.into_iter().map(|f| f.0).collect(),
@@ -154,13 +174,15 @@ struct OperationJson(ScriptedOperation);
 #[serde(deny_unknown_fields)]
 struct OperationFields {
     name: String,
-    #[serde(default)]
-    complete: CompleteJson,
+    complete: Option<CompleteJson>,
     response: Option<Value>,
     metadata: Option<Value>,
     error: Option<StatusJson>,
     #[serde(default)]
     on_cancel: OnCancelJson,
+    /// As `lro get --output json` prints it: `true` completes it at once (unless
+    /// `complete` says otherwise), `false` leaves it running.
+    done: Option<bool>,
 }
 
 impl TryFrom<OperationFields> for OperationJson {
@@ -168,8 +190,25 @@ impl TryFrom<OperationFields> for OperationJson {
 
     fn try_from(f: OperationFields) -> Result<Self, String> {
         crate::name::validate_name(&f.name).map_err(|e| format!("name: {e}"))?;
+        let completion = match (f.done, f.complete) {
+            (Some(true), None) => Completion::Immediately,
+            (Some(true), Some(CompleteJson(c))) if c != Completion::Immediately => {
+                return Err(format!(
+                    "operation {:?} is done but complete is not \"now\"; give one",
+                    f.name
+                ));
+            }
+            (Some(false), Some(CompleteJson(Completion::Immediately))) => {
+                return Err(format!(
+                    "operation {:?} is not done but complete is \"now\"; give one",
+                    f.name
+                ));
+            }
+            (_, Some(CompleteJson(c))) => c,
+            (_, None) => Completion::Never,
+        };
         let mut op = ScriptedOperation::new(&f.name)
-            .completion(f.complete.0)
+            .completion(completion)
             .on_cancel(f.on_cancel.0);
         if let Some(metadata) = &f.metadata {
             op = op.metadata(parse_any(metadata).map_err(|e| format!("metadata: {e}"))?);
@@ -184,7 +223,22 @@ impl TryFrom<OperationFields> for OperationJson {
             (Some(response), None) => {
                 op = op.response(parse_any(response).map_err(|e| format!("response: {e}"))?);
             }
-            (None, Some(error)) => op = op.error(error.code.0, error.message),
+            (None, Some(error)) => {
+                if error.code.0 == Code::Ok {
+                    return Err(
+                        "error.code: 0 is OK, not an error; give a code from 1 to 16 \
+                                (e.g. 13 for INTERNAL)"
+                            .into(),
+                    );
+                }
+                let details = error
+                    .details
+                    .iter()
+                    .enumerate()
+                    .map(|(i, d)| parse_any(d).map_err(|e| format!("error.details[{i}]: {e}")))
+                    .collect::<Result<Vec<_>, _>>()?;
+                op = op.error_with_details(error.code.0, error.message, details);
+            }
             (None, None) => {}
         }
         Ok(Self(op))
@@ -204,6 +258,9 @@ struct StatusJson {
     code: CodeJson,
     #[serde(default)]
     message: String,
+    /// `Any`s, as `lro get --output json` prints them.
+    #[serde(default)]
+    details: Vec<Value>,
 }
 
 /// A gRPC code by number, 0 to 16.

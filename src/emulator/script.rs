@@ -93,6 +93,23 @@ impl ScriptedOperation {
         self
     }
 
+    /// Completes with this error, its `google.rpc` details included (as `lro get --output
+    /// json` prints them).
+    #[must_use]
+    pub fn error_with_details(
+        mut self,
+        code: Code,
+        message: impl Into<String>,
+        details: Vec<Any>,
+    ) -> Self {
+        self.outcome = operation::Result::Error(rpc::Status {
+            code: code as i32,
+            message: message.into(),
+            details,
+        });
+        self
+    }
+
     /// What a cancel does. Default: [`OnCancel::Honour`].
     #[must_use]
     pub fn on_cancel(mut self, on_cancel: OnCancel) -> Self {
