@@ -219,7 +219,7 @@ async fn invalid_input_exits_2_and_sends_nothing() {
     .await;
     assert_eq!(r.code, 2);
     assert!(
-        r.stderr.contains("universe_domain must be a domain name"),
+        r.stderr.contains("--universe-domain must be a domain name"),
         "{}",
         r.stderr
     );
@@ -462,7 +462,7 @@ async fn ca_cert_trusts_a_private_ca_and_an_unreadable_file_is_a_usage_error() {
     assert!(
         missing
             .stderr
-            .contains("cannot read --ca-cert /nonexistent/ca.pem"),
+            .contains("--ca-cert /nonexistent/ca.pem: cannot read it"),
         "{}",
         missing.stderr
     );

@@ -5,5 +5,6 @@
 mod support;
 
 mod commands;
+mod manners;
 mod serve;
 mod tinyproxy;

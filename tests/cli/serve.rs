@@ -46,8 +46,10 @@ async fn serve(args: &[&str]) -> (Child, Lines<BufReader<ChildStdout>>, String, 
         .strip_prefix("listening on ")
         .expect(&listening)
         .to_owned();
+    // LRO_EMULATOR_HOST for plaintext; a TLS server names its https:// endpoint instead.
     let host = host
         .strip_prefix("LRO_EMULATOR_HOST=")
+        .or_else(|| host.strip_prefix("LRO_ENDPOINT="))
         .expect(&host)
         .to_owned();
     (child, lines, url, host)
@@ -259,6 +261,16 @@ async fn list_is_a_table_with_the_create_time_a_descriptor_set_reveals() {
             &op("first"),
         ]))
     .await;
+    let listed = run(lro()
+        .args(["--endpoint", &emulator.endpoint(), "--no-auth"])
+        .args([
+            "--output",
+            "json",
+            "--descriptor-set",
+            set.to_str().unwrap(),
+        ])
+        .args(["list", "projects/p/locations/l"]))
+    .await;
     let bad_set = run(lro().args(["--descriptor-set", "Cargo.toml", "get", &op("first")])).await;
 
     assert_eq!(known.code, 0, "{}", known.stderr);
@@ -280,6 +292,9 @@ async fn list_is_a_table_with_the_create_time_a_descriptor_set_reveals() {
         doc["metadata"],
         json!({"@type": "type.googleapis.com/my.api.v1.OperationMetadata", "createTime": "2026-01-01T00:00:00Z"})
     );
+    // list --output json decodes it with the same file as get does.
+    let listed: Value = serde_json::from_str(&listed.stdout).unwrap();
+    assert_eq!(listed["operations"][0]["metadata"], doc["metadata"]);
     assert_eq!(bad_set.code, 2);
     assert!(
         bad_set.stderr.contains("--descriptor-set Cargo.toml"),
@@ -388,7 +403,7 @@ async fn serve_speaks_tls_with_the_certificate_given() {
     )
     .unwrap();
 
-    let (_child, _lines, url, _) = serve(&[
+    let (_child, _lines, url, printed) = serve(&[
         "--tls-cert",
         cert.to_str().unwrap(),
         "--tls-key",
@@ -408,8 +423,17 @@ async fn serve_speaks_tls_with_the_certificate_given() {
         .args(["get", &op("tls")]))
     .await;
     let untrusted = run(lro().args(["--endpoint", &url, "--no-auth", "get", &op("tls")])).await;
+    // What serve printed, followed as printed: LRO_ENDPOINT, not LRO_EMULATOR_HOST (which
+    // every client reads as plaintext).
+    let followed = run(lro()
+        .env("LRO_ENDPOINT", &printed)
+        .env("LRO_CA_CERT", cert.to_str().unwrap())
+        .args(["get", "--no-auth", &op("tls")]))
+    .await;
 
     assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    assert_eq!(printed, url);
+    assert_eq!(followed.code, 0, "{}", followed.stderr);
     assert_eq!(trusted.code, 0, "{}", trusted.stderr);
     assert_eq!(untrusted.code, 1);
     assert!(untrusted.stderr.contains("tls"), "{}", untrusted.stderr);

@@ -9,8 +9,16 @@ use longrunning_grpc::policy::PollingPolicy;
 use longrunning_grpc::{CancelOutcome, OperationsClient};
 use serde_json::json;
 
-use crate::global::Output;
+use crate::args::Output;
 use crate::output::{FAILED, fail};
+
+/// Run the whole cancel story offline against an in-process emulator.
+#[derive(clap::Args, Debug)]
+pub struct DemoArgs {
+    /// How results are printed.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
 
 /// Starts an emulator, scripts one operation per cancel behaviour, cancels each and shows
 /// what GetOperation confirms.
@@ -72,7 +80,7 @@ pub async fn demo(output: Output) -> ExitCode {
     };
     let client = match client {
         Ok(client) => client,
-        Err(e) => return fail(output, &e),
+        Err(e) => return fail(output, &e, None),
     };
 
     if output == Output::Text {
@@ -99,7 +107,7 @@ pub async fn demo(output: Output) -> ExitCode {
             Ok(CancelOutcome::Unsupported(e)) => ("unsupported", None, Some(e)),
             Ok(outcome) => (outcome.as_str(), outcome.operation(), None),
             Err(e) if e.is_polling_deadline() => ("running", e.operation(), None),
-            Err(e) => return fail(output, e),
+            Err(e) => return fail(output, e, None),
         };
         let confirmed = match (unsupported, op.and_then(|op| op.result())) {
             (Some(e), _) => format!(

@@ -1,36 +1,43 @@
 //! `lro`: manage Google long-running operations over gRPC from the command line.
 //!
-//! Exit codes: 0 success; 1 the call failed; 2 usage error or invalid input (nothing was
-//! sent); 3 the server does not support the method; 4 the wait ended while the operation was
-//! still running; 5 the operation ended other than asked.
+//! Shaped as clap's own `git-derive` example: one `Args` struct per subcommand, defined in
+//! the subcommand's file and used as it is; the flags shared by the subcommands that call
+//! a server ([`args::ClientArgs`]) and that print results ([`args::OutputArgs`]) are
+//! flattened into those subcommands only, so `serve --help` lists what `serve` takes.
+//! Each handler returns `Result<ExitCode, Failure>`: a failed set-up is `?`, and the one
+//! place that prints a failure is here. The exit codes are [`output::EXIT_CODES`].
 
-mod commands;
+mod args;
+mod cancel;
+mod delete;
 mod demo;
-mod global;
+mod get;
+mod list;
 mod output;
 mod serve;
 mod text;
+mod wait;
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-
-use global::{Global, seconds};
+use clap::{CommandFactory, Parser, Subcommand};
 use longrunning_grpc::json::TypeRegistry;
+
+use args::Output;
+use output::Failure;
 
 #[derive(Parser, Debug)]
 #[command(
     name = "lro",
     version,
     about = "Manage Google long-running operations (google.longrunning.Operations) over gRPC",
-    after_help = "Exit codes: 0 success; 1 the call failed; 2 usage error or invalid input \
-                  (nothing was sent); 3 the server does not support the method; 4 the wait \
-                  ended while the operation was still running; 5 the operation ended other \
-                  than asked."
+    after_help = output::EXIT_CODES,
 )]
 struct Cli {
-    #[command(flatten)]
-    global: Global,
+    /// Log more to stderr (-v info, -vv debug, -vvv trace; LRO_LOG takes a filter).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
 
     #[command(subcommand)]
     command: Command,
@@ -38,93 +45,49 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Request cancellation of an operation (asynchronous, best effort), or with --all of
-    /// every operation listed under a parent.
-    Cancel {
-        /// The operation's name, e.g. projects/P/locations/L/operations/ID; with --all, the
-        /// parent, e.g. projects/P/locations/L.
-        name: String,
-        /// Cancel every operation listed under the parent NAME (with --filter).
-        #[arg(long)]
-        all: bool,
-        /// With --all: which operations to cancel.
-        #[arg(long, default_value = "done=false", requires = "all")]
-        filter: String,
-        /// With --all: how many cancels run at once.
-        #[arg(long, value_name = "N", default_value_t = 16, requires = "all",
-              value_parser = clap::value_parser!(u16).range(1..))]
-        concurrency: u16,
-        /// Poll until the cancellation is confirmed (or the operation ends otherwise).
-        #[arg(long)]
-        wait: bool,
-        /// How long --wait polls, in seconds.
-        #[arg(long, value_name = "SECONDS", value_parser = seconds, requires = "wait")]
-        wait_timeout: Option<std::time::Duration>,
-    },
-    /// Show an operation.
-    Get {
-        /// The operation's name.
-        name: String,
-    },
-    /// List the operations under a parent, e.g. projects/P/locations/L.
-    List {
-        /// The parent collection.
-        parent: String,
-        /// A filter, e.g. done=true.
-        #[arg(long)]
-        filter: Option<String>,
-        /// Operations per page (the server chooses if unset).
-        #[arg(long)]
-        page_size: Option<u16>,
-        /// Stop after this many operations.
-        #[arg(long)]
-        max: Option<usize>,
-    },
-    /// Delete an operation (the server forgets it; this does not cancel it).
-    Delete {
-        /// The operation's name.
-        name: String,
-    },
-    /// Poll an operation until it is done.
-    Wait {
-        /// The operation's name.
-        name: String,
-        /// How long to poll, in seconds.
-        #[arg(long, value_name = "SECONDS", value_parser = seconds)]
-        wait_timeout: Option<std::time::Duration>,
-    },
-    /// Run the emulator: a local google.longrunning.Operations server.
-    Serve {
-        /// The address to listen on.
-        #[arg(long, default_value = "127.0.0.1:50051")]
-        listen: std::net::SocketAddr,
-        /// Create N running operations projects/demo/locations/global/operations/op-1..op-N.
-        #[arg(long, default_value_t = 0)]
-        seed: u32,
-        /// Answer UNAUTHENTICATED unless this bearer token is sent.
-        #[arg(long)]
-        require_token: Option<String>,
-        /// Load operations, faults and checks from this JSON file (refused, exit 2, if bad).
-        #[arg(long, value_name = "FILE")]
-        scenario: Option<std::path::PathBuf>,
-        /// Write each call as a JSON line (method, name, headers with secrets masked, code,
-        /// time) to this file.
-        #[arg(long, value_name = "FILE")]
-        journal: Option<std::path::PathBuf>,
-        /// Serve TLS with this certificate chain (PEM).
-        #[arg(long, value_name = "FILE", requires = "tls_key")]
-        tls_cert: Option<std::path::PathBuf>,
-        /// The private key (PEM) of --tls-cert.
-        #[arg(long, value_name = "FILE", requires = "tls_cert")]
-        tls_key: Option<std::path::PathBuf>,
-    },
-    /// Print a shell completion script, e.g. `lro completions bash > /etc/bash_completion.d/lro`.
-    Completions {
-        /// The shell.
-        shell: clap_complete::Shell,
-    },
-    /// Run the whole cancel story offline against an in-process emulator.
-    Demo,
+    Cancel(cancel::CancelArgs),
+    Get(get::GetArgs),
+    List(list::ListArgs),
+    Delete(delete::DeleteArgs),
+    Wait(wait::WaitArgs),
+    Serve(serve::ServeArgs),
+    Completions(CompletionsArgs),
+    Demo(demo::DemoArgs),
+}
+
+/// Print a shell completion script, e.g. `lro completions bash > /etc/bash_completion.d/lro`.
+#[derive(clap::Args, Debug)]
+struct CompletionsArgs {
+    /// The shell.
+    shell: clap_complete::Shell,
+}
+
+impl Command {
+    /// How this subcommand prints, failures included.
+    fn output(&self) -> Output {
+        match self {
+            Command::Cancel(a) => a.out.output,
+            Command::Get(a) => a.out.output,
+            Command::List(a) => a.out.output,
+            Command::Delete(a) => a.out.output,
+            Command::Wait(a) => a.out.output,
+            Command::Demo(a) => a.output,
+            Command::Serve(_) | Command::Completions(_) => Output::Text,
+        }
+    }
+
+    /// The `--descriptor-set` this subcommand was given, if it takes one.
+    fn descriptor_set(&self) -> Option<&std::path::Path> {
+        match self {
+            Command::Cancel(a) => a.out.descriptor_set.as_deref(),
+            Command::Get(a) => a.out.descriptor_set.as_deref(),
+            Command::List(a) => a.out.descriptor_set.as_deref(),
+            Command::Delete(a) => a.out.descriptor_set.as_deref(),
+            Command::Wait(a) => a.out.descriptor_set.as_deref(),
+            Command::Serve(a) => a.descriptor_set.as_deref(),
+            Command::Completions(_) | Command::Demo(_) => None,
+        }
+    }
 }
 
 /// The message types JSON and text are rendered and parsed with: the standard ones, plus
@@ -136,19 +99,21 @@ pub fn types() -> &'static TypeRegistry {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(flags_after_subcommand(std::env::args_os().collect())) {
         Ok(cli) => cli,
         Err(e) => return output::usage_error(e),
     };
-    init_tracing(cli.global.verbose);
-    if let Some(path) = &cli.global.descriptor_set {
+    init_tracing(cli.verbose);
+    let output = cli.command.output();
+    if let Some(path) = cli.command.descriptor_set() {
         let mut registry = TypeRegistry::standard();
-        let added = std::fs::read(path)
-            .map_err(|e| e.to_string())
-            .and_then(|bytes| registry.add_file_descriptor_set(&bytes));
-        if let Err(why) = added {
-            let why = format!("--descriptor-set {}: {why}", path.display());
-            return output::usage(cli.global.output, &why);
+        let added = args::read_file("--descriptor-set", path).and_then(|bytes| {
+            registry.add_file_descriptor_set(&bytes).map_err(|why| {
+                Failure::usage(format!("--descriptor-set {}: {why}", path.display()))
+            })
+        });
+        if let Err(failure) = added {
+            return failure.report(output);
         }
         let _ = TYPES.set(registry);
     }
@@ -162,7 +127,75 @@ fn main() -> ExitCode {
             return ExitCode::from(output::FAILED);
         }
     };
-    runtime.block_on(run(cli))
+    match runtime.block_on(run(cli.command)) {
+        Ok(code) => code,
+        Err(failure) => failure.report(output),
+    }
+}
+
+async fn run(command: Command) -> Result<ExitCode, Failure> {
+    match command {
+        Command::Cancel(args) => cancel::run(args).await,
+        Command::Get(args) => get::run(args).await,
+        Command::List(args) => list::run(args).await,
+        Command::Delete(args) => delete::run(args).await,
+        Command::Wait(args) => wait::run(args).await,
+        Command::Serve(args) => serve::run(args, types()).await,
+        Command::Completions(args) => {
+            let mut command = Cli::command();
+            clap_complete::generate(args.shell, &mut command, "lro", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(args) => Ok(demo::demo(args.output).await),
+    }
+}
+
+/// `lro --endpoint URL get NAME` as `lro get --endpoint URL NAME`: flags written before the
+/// subcommand are moved after its name, so they may go on either side, as kubectl's and
+/// gcloud's do, while each subcommand takes (and `--help` lists) only its own. A flag the
+/// subcommand does not take is then clap's usage error, naming it.
+fn flags_after_subcommand(argv: Vec<OsString>) -> Vec<OsString> {
+    let command = Cli::command();
+    let names: Vec<&str> = command.get_subcommands().map(|s| s.get_name()).collect();
+    // Long flags that take a value, in any subcommand: their value is not a subcommand.
+    let takes_value = |flag: &str| {
+        command.get_subcommands().any(|sub| {
+            sub.get_arguments()
+                .any(|a| a.get_long() == Some(flag) && a.get_action().takes_values())
+        })
+    };
+    let mut at = None;
+    let mut i = 1;
+    while i < argv.len() {
+        let Some(word) = argv[i].to_str() else { break };
+        if word == "--" {
+            break;
+        }
+        if names.contains(&word) {
+            at = Some(i);
+            break;
+        }
+        if let Some(flag) = word.strip_prefix("--")
+            && !flag.contains('=')
+            && takes_value(flag)
+        {
+            i += 1;
+        } else if !word.starts_with('-') {
+            break;
+        }
+        i += 1;
+    }
+    match at {
+        Some(at) if at > 1 => {
+            let mut out = Vec::with_capacity(argv.len());
+            out.push(argv[0].clone());
+            out.push(argv[at].clone());
+            out.extend(argv[1..at].iter().cloned());
+            out.extend(argv[at + 1..].iter().cloned());
+            out
+        }
+        _ => argv,
+    }
 }
 
 fn init_tracing(verbose: u8) {
@@ -179,66 +212,4 @@ fn init_tracing(verbose: u8) {
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();
-}
-
-async fn run(cli: Cli) -> ExitCode {
-    let global = &cli.global;
-    match cli.command {
-        Command::Cancel {
-            name,
-            all: true,
-            filter,
-            concurrency,
-            wait,
-            wait_timeout,
-        } => {
-            let how = commands::CancelAll {
-                filter,
-                concurrency: usize::from(concurrency),
-                wait,
-                wait_timeout,
-            };
-            commands::cancel_all(global, &name, how).await
-        }
-        Command::Cancel {
-            name,
-            wait,
-            wait_timeout,
-            ..
-        } => commands::cancel(global, &name, wait, wait_timeout).await,
-        Command::Get { name } => commands::get(global, &name).await,
-        Command::List {
-            parent,
-            filter,
-            page_size,
-            max,
-        } => commands::list(global, parent, filter, page_size, max).await,
-        Command::Delete { name } => commands::delete(global, &name).await,
-        Command::Wait { name, wait_timeout } => commands::wait(global, &name, wait_timeout).await,
-        Command::Serve {
-            listen,
-            seed,
-            require_token,
-            scenario,
-            journal,
-            tls_cert,
-            tls_key,
-        } => {
-            let how = serve::Serve {
-                listen,
-                seed,
-                require_token,
-                scenario,
-                journal,
-                tls: tls_cert.zip(tls_key),
-            };
-            serve::serve(how, types()).await
-        }
-        Command::Completions { shell } => {
-            let mut command = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut command, "lro", &mut std::io::stdout());
-            ExitCode::SUCCESS
-        }
-        Command::Demo => demo::demo(global.output).await,
-    }
 }

@@ -8,13 +8,51 @@ use longrunning_grpc::Error;
 use longrunning_grpc::json as render;
 use serde_json::json;
 
-use crate::global::Output;
+use crate::args::Output;
 
 pub const FAILED: u8 = 1;
 pub const USAGE: u8 = 2;
 pub const UNSUPPORTED: u8 = 3;
 pub const STILL_RUNNING: u8 = 4;
 pub const ENDED_OTHERWISE: u8 = 5;
+
+/// The exit codes, in one text: `lro --help` shows it, and the README quotes it.
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  the call failed
+  2  usage error or invalid input (nothing was sent)
+  3  the server does not support the method
+  4  the wait gave up while the operation was still running
+  5  the operation ended other than asked (completed or failed instead of cancelled)";
+
+/// Why a subcommand stopped: a usage error found before anything was sent (exit 2), or a
+/// call that failed, with a hint for the user when there is one.
+#[derive(Debug)]
+pub enum Failure {
+    Usage(String),
+    Call(Error, Option<&'static str>),
+}
+
+impl Failure {
+    pub fn usage(why: impl Into<String>) -> Self {
+        Failure::Usage(why.into())
+    }
+
+    /// Prints the failure as `output` asks, and the exit code it has.
+    pub fn report(self, output: Output) -> ExitCode {
+        match self {
+            Failure::Usage(why) => usage(output, &why),
+            Failure::Call(e, hint) => fail(output, &e, hint),
+        }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Call(e, None)
+    }
+}
 
 /// Clap's errors, as JSON when `--output json` was asked for (help and version stay text).
 pub fn usage_error(e: clap::Error) -> ExitCode {
@@ -59,10 +97,16 @@ pub fn print(output: Output, doc: serde_json::Value, text: String) {
     }
 }
 
-pub fn fail(output: Output, err: &Error) -> ExitCode {
-    match output {
-        Output::Json => line(&render::error(err).to_string()),
-        Output::Text => eprintln!("error: {err}"),
+pub fn fail(output: Output, err: &Error, hint: Option<&str>) -> ExitCode {
+    match (output, hint) {
+        (Output::Json, None) => line(&render::error(err).to_string()),
+        (Output::Json, Some(hint)) => {
+            let mut doc = render::error(err);
+            doc["error"]["hint"] = json!(hint);
+            line(&doc.to_string());
+        }
+        (Output::Text, None) => eprintln!("error: {err}"),
+        (Output::Text, Some(hint)) => eprintln!("error: {err}\nhint: {hint}"),
     }
     let code = if err.is_invalid_input() || err.is_config() {
         USAGE
