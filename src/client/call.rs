@@ -21,7 +21,7 @@ use tracing::Instrument;
 use crate::auth::{AddCredentials, CredentialsFailed, UniverseMismatch};
 use crate::client::OperationsClient;
 use crate::client::config::Config;
-use crate::error::{BoxError, code_name};
+use crate::error::{BoxError, Pushback, code_name};
 use crate::name::{routing_header_bytes, validate_name};
 use crate::policy::later;
 use crate::transport::{CheckResponses, GrpcTransport, NotGrpc, Resend, TransportFailure};
@@ -176,9 +176,20 @@ async fn attempts<T: GrpcTransport, M: Rpc>(
         if !retryable || attempt >= config.retry.max_attempts() {
             return give_up(error);
         }
-        let mut delay = match error.details().retry_delay() {
-            Some(delay) => delay,
-            None => backoff
+        // gRPC A6: the server's pushback sets the next delay, and the backoff starts over
+        // after it; a negative or malformed one means not to retry at all.
+        let pushback = error.pushback();
+        if pushback == Some(Pushback::Stop) {
+            tracing::debug!("the server's pushback says not to retry");
+            return give_up(error);
+        }
+        let mut delay = match (pushback, error.details().retry_delay()) {
+            (Some(Pushback::After(delay)), _) => {
+                backoff = None;
+                delay
+            }
+            (_, Some(delay)) => delay,
+            (_, None) => backoff
                 // Boxed: only calls that retry pay for the schedule's space.
                 .get_or_insert_with(|| Box::new(config.retry.delays()))
                 .next()

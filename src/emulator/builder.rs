@@ -30,6 +30,7 @@ pub struct EmulatorBuilder {
     listen: SocketAddr,
     require_token: Option<String>,
     check_routing_header: bool,
+    wait: super::WaitBehaviour,
     max_concurrent_streams: Option<u32>,
     tls: Option<(Vec<u8>, Vec<u8>)>,
     /// Made with the builder, so services added beside Operations can hold it.
@@ -60,6 +61,7 @@ impl Default for EmulatorBuilder {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             require_token: None,
             check_routing_header: false,
+            wait: super::WaitBehaviour::Hold,
             max_concurrent_streams: None,
             tls: None,
             store: OperationStore {
@@ -82,6 +84,13 @@ impl EmulatorBuilder {
     /// Default: no check.
     pub fn require_token(mut self, token: impl Into<String>) -> Self {
         self.require_token = Some(token.into());
+        self
+    }
+
+    /// How `WaitOperation` is answered: held as the method says, `UNIMPLEMENTED`, or at
+    /// once. Default: [`WaitBehaviour::Hold`](super::WaitBehaviour::Hold).
+    pub fn wait_operation(mut self, behaviour: super::WaitBehaviour) -> Self {
+        self.wait = behaviour;
         self
     }
 
@@ -167,6 +176,7 @@ impl EmulatorBuilder {
                 .require_token
                 .map(|t| format!("Bearer {t}").into_bytes()),
             check_routing_header: self.check_routing_header,
+            wait: self.wait,
             on_received: self.on_received.clone(),
         });
         let service = RecordPath(OperationsServer::new(Handler {

@@ -19,6 +19,7 @@ pub struct Fault {
     message: String,
     pub(super) remaining: usize,
     details: Vec<Any>,
+    pushback: Option<String>,
 }
 
 impl Fault {
@@ -32,6 +33,7 @@ impl Fault {
             message: format!("injected {}", crate::error::code_name(code)),
             remaining: count,
             details: Vec::new(),
+            pushback: None,
         }
     }
 
@@ -83,15 +85,33 @@ impl Fault {
         self
     }
 
+    /// Sends a `grpc-retry-pushback-ms` trailer with this value (gRPC A6): a count of
+    /// milliseconds sets the client's next attempt, a negative or malformed one tells it
+    /// not to retry. Any text is sent as it is, so tests can send malformed ones.
+    #[must_use]
+    pub fn pushback(mut self, value: impl Into<String>) -> Self {
+        self.pushback = Some(value.into());
+        self
+    }
+
     pub(super) fn status(&self) -> Status {
-        if self.details.is_empty() {
-            return Status::new(self.code, self.message.clone());
-        }
-        let body = rpc::Status {
-            code: self.code as i32,
-            message: self.message.clone(),
-            details: self.details.clone(),
+        let mut status = if self.details.is_empty() {
+            Status::new(self.code, self.message.clone())
+        } else {
+            let body = rpc::Status {
+                code: self.code as i32,
+                message: self.message.clone(),
+                details: self.details.clone(),
+            };
+            Status::with_details(self.code, self.message.clone(), body.encode_to_vec().into())
         };
-        Status::with_details(self.code, self.message.clone(), body.encode_to_vec().into())
+        if let Some(value) = &self.pushback
+            && let Ok(value) = value.parse()
+        {
+            status
+                .metadata_mut()
+                .insert("grpc-retry-pushback-ms", value);
+        }
+        status
     }
 }

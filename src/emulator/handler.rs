@@ -27,6 +27,8 @@ pub(super) struct FrontChecks {
     /// `Bearer <token>`, if the emulator checks it.
     pub(super) require_token: Option<Vec<u8>>,
     pub(super) check_routing_header: bool,
+    /// How `WaitOperation` is answered.
+    pub(super) wait: super::WaitBehaviour,
     /// Told of each call as it is recorded.
     pub(super) on_received: Option<super::builder::OnReceived>,
 }
@@ -251,7 +253,16 @@ impl Operations for Handler {
         let name = request.get_ref().name.clone();
         let result = match self.front(&request, Method::Wait, &name).await {
             Err(status) => Err(status),
-            Ok(()) => self.wait(&name, request.get_ref().timeout).await,
+            Ok(()) => match self.front.wait {
+                super::WaitBehaviour::Hold => self.wait(&name, request.get_ref().timeout).await,
+                super::WaitBehaviour::AtOnce => {
+                    self.wait(&name, Some(prost_types::Duration::default()))
+                        .await
+                }
+                super::WaitBehaviour::Unimplemented => Err(Status::unimplemented(
+                    "WaitOperation is not implemented by this server",
+                )),
+            },
         };
         self.record(&request, Method::Wait, &name, &result);
         result.map(Response::new)

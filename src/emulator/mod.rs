@@ -55,7 +55,7 @@ pub use fault::Fault;
 pub use journal::{Method, Received};
 #[cfg(feature = "json")]
 pub use scenario::{Scenario, ScenarioError};
-pub use script::{Completion, OnCancel, ScriptedOperation};
+pub use script::{Completion, OnCancel, ScriptedOperation, WaitBehaviour};
 use state::Shared;
 pub use tls::{TlsFilesError, check_tls};
 

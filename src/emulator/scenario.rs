@@ -10,7 +10,7 @@ use tonic::Code;
 
 use super::{
     Completion, Emulator, EmulatorBuilder, Fault, Method, OnCancel, OperationStore,
-    ScriptedOperation,
+    ScriptedOperation, WaitBehaviour,
 };
 use crate::json::TypeRegistry;
 
@@ -24,8 +24,10 @@ use crate::json::TypeRegistry;
 ///      "response": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": "ok"},
 ///      "on_cancel": "honour"}
 ///   ],
-///   "faults": [{"method": "GetOperation", "code": 14, "count": 2, "retry_delay_s": 0.1}],
-///   "require_token": "T", "latency_ms": 0, "max_concurrent_streams": 100
+///   "faults": [{"method": "GetOperation", "code": 14, "count": 2, "retry_delay_s": 0.1,
+///               "pushback_ms": 250}],
+///   "require_token": "T", "latency_ms": 0, "max_concurrent_streams": 100,
+///   "wait_operation": "hold"
 /// }
 /// ```
 ///
@@ -49,6 +51,8 @@ pub struct Scenario {
     pub latency: Duration,
     /// The cap on concurrent streams per connection, if any.
     pub max_concurrent_streams: Option<u32>,
+    /// How `WaitOperation` is answered.
+    pub wait_operation: WaitBehaviour,
 }
 
 /// A scenario that could not be read: `Display` names the field's path and the line.
@@ -119,6 +123,7 @@ impl Scenario {
             require_token: file.require_token,
             latency: Duration::from_millis(file.latency_ms),
             max_concurrent_streams: file.max_concurrent_streams,
+            wait_operation: file.wait_operation.0,
         })
     }
 
@@ -130,7 +135,7 @@ impl Scenario {
         if let Some(streams) = self.max_concurrent_streams {
             builder = builder.max_concurrent_streams(streams);
         }
-        builder
+        builder.wait_operation(self.wait_operation)
     }
 
     /// Inserts the operations, queues the faults and sets the latency on a running
@@ -163,6 +168,27 @@ struct File {
     #[serde(default)]
     latency_ms: u64,
     max_concurrent_streams: Option<u32>,
+    #[serde(default)]
+    wait_operation: WaitJson,
+}
+
+#[derive(Default)]
+struct WaitJson(WaitBehaviour);
+
+impl<'de> Deserialize<'de> for WaitJson {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let word = String::deserialize(d)?;
+        Ok(WaitJson(match word.as_str() {
+            "hold" => WaitBehaviour::Hold,
+            "unimplemented" => WaitBehaviour::Unimplemented,
+            "at_once" => WaitBehaviour::AtOnce,
+            _ => {
+                return Err(serde::de::Error::custom(format!(
+                    "{word:?} is not \"hold\", \"unimplemented\" or \"at_once\""
+                )));
+            }
+        }))
+    }
 }
 
 /// One operation, checked as a whole once its fields are read.
@@ -358,6 +384,8 @@ struct FaultFields {
     #[serde(default = "one")]
     count: usize,
     retry_delay_s: Option<f64>,
+    /// The `grpc-retry-pushback-ms` trailer: a number, or any text (malformed on purpose).
+    pushback_ms: Option<Value>,
 }
 
 fn one() -> usize {
@@ -385,6 +413,14 @@ impl TryFrom<FaultFields> for FaultJson {
             let delay = Duration::try_from_secs_f64(delay)
                 .map_err(|_| format!("retry_delay_s must be seconds, not {delay}"))?;
             fault = fault.retry_delay(delay);
+        }
+        match f.pushback_ms {
+            Some(Value::String(text)) => fault = fault.pushback(text),
+            Some(Value::Number(n)) => fault = fault.pushback(n.to_string()),
+            Some(other) => {
+                return Err(format!("pushback_ms must be a number or text, not {other}"));
+            }
+            None => {}
         }
         Ok(Self(fault))
     }

@@ -21,6 +21,21 @@ pub enum Completion {
     AfterPolls(u32),
 }
 
+/// How the emulator answers `WaitOperation`, so a client's waits can be tested on each
+/// path a real server takes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WaitBehaviour {
+    /// Holds the call until the operation is done or the request's `timeout` passes, as
+    /// the method specifies (the default).
+    #[default]
+    Hold,
+    /// Answers `UNIMPLEMENTED`, as most Google APIs' servers do.
+    Unimplemented,
+    /// Answers at once with the operation as it is, ignoring the `timeout`.
+    AtOnce,
+}
+
 /// What a scripted operation does when `CancelOperation` is called on it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum OnCancel {

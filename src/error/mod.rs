@@ -91,6 +91,31 @@ struct StatusInfo {
     code: Code,
     message: String,
     details: ErrorDetails,
+    /// The server's `grpc-retry-pushback-ms` trailer, read.
+    pushback: Option<Pushback>,
+}
+
+/// What a server's `grpc-retry-pushback-ms` trailer says (gRPC A6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pushback {
+    /// Try again after this long, and not before.
+    After(Duration),
+    /// A negative or malformed value: do not try again.
+    Stop,
+}
+
+impl Pushback {
+    /// The trailer's value, as A6 reads it: a non-negative count of milliseconds, or
+    /// anything else meaning "do not retry".
+    fn parse(value: &[u8]) -> Self {
+        std::str::from_utf8(value)
+            .ok()
+            .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(Pushback::Stop, |ms| {
+                Pushback::After(Duration::from_millis(ms))
+            })
+    }
 }
 
 impl Error {
@@ -133,10 +158,15 @@ impl Error {
     /// An error for a non-OK gRPC status, with its details decoded.
     pub(crate) fn status(status: tonic::Status) -> Self {
         let details = ErrorDetails::from_status_bytes(status.details());
+        let pushback = status
+            .metadata()
+            .get("grpc-retry-pushback-ms")
+            .map(|v| Pushback::parse(v.as_bytes()));
         let info = StatusInfo {
             code: status.code(),
             message: one_line(status.message()),
             details,
+            pushback,
         };
         Self::new(Kind::Status(Box::new(info))).with_source(status)
     }
@@ -147,6 +177,7 @@ impl Error {
             code: Code::from_i32(status.code),
             message: status.message.clone(),
             details: ErrorDetails::from_anys(status.details.iter().cloned()),
+            pushback: None,
         };
         Self::new(Kind::Operation(Box::new(info))).with_name(name)
     }
@@ -249,6 +280,14 @@ impl Error {
     /// The connection failed before a gRPC status was received.
     pub fn is_transport(&self) -> bool {
         matches!(self.inner.kind, Kind::Transport(_))
+    }
+
+    /// The server's pushback (`grpc-retry-pushback-ms`), if it sent one.
+    pub(crate) fn pushback(&self) -> Option<Pushback> {
+        match &self.inner.kind {
+            Kind::Status(s) => s.pushback,
+            _ => None,
+        }
     }
 
     /// When a retry can next hope to connect (the end of a connection backoff).

@@ -10,7 +10,9 @@ use crate::Error;
 /// The default follows Google's published service config for `google.longrunning.Operations`:
 /// only `UNAVAILABLE` (connection failures included) is retried, at most 5 attempts, backoff
 /// starting at 0.5 s and doubling up to 10 s, with full jitter. All attempts share the call's
-/// deadline. `WaitOperation` is never retried.
+/// deadline. A server's `RetryInfo` sets the next delay, and so does its
+/// `grpc-retry-pushback-ms` trailer (gRPC A6), after which the backoff starts over; a
+/// negative or malformed pushback means not to retry. `WaitOperation` is never retried.
 ///
 /// ```
 /// use std::time::Duration;

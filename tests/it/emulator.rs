@@ -485,3 +485,58 @@ async fn a_service_added_beside_operations_shares_its_port_and_its_operations() 
     assert_eq!(got, started);
     assert_eq!(emulator.count(Method::Get), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn wait_operation_is_held_refused_or_answered_at_once_as_the_emulator_is_told() {
+    use longrunning_grpc::emulator::WaitBehaviour;
+    let name = op("waited-on");
+    let mut seen = Vec::new();
+    for behaviour in [
+        WaitBehaviour::Hold,
+        WaitBehaviour::Unimplemented,
+        WaitBehaviour::AtOnce,
+    ] {
+        let emulator = Emulator::builder()
+            .wait_operation(behaviour)
+            .start()
+            .await
+            .unwrap();
+        emulator.insert(ScriptedOperation::new(&name));
+        // Over the in-process pipe: paused time cannot jump while a socket is busy.
+        let client = longrunning_grpc::OperationsClient::builder()
+            .anonymous()
+            .channel(emulator.channel())
+            .build()
+            .unwrap();
+        let start = tokio::time::Instant::now();
+        let answer = client.wait_operation(&name, Duration::from_secs(30)).await;
+        seen.push((behaviour, answer.map(|op| op.done), start.elapsed()));
+    }
+    let [
+        (_, held, held_for),
+        (_, refused, _),
+        (_, at_once, at_once_for),
+    ] = &seen[..]
+    else {
+        unreachable!()
+    };
+    assert_eq!(held.as_ref().ok(), Some(&false));
+    assert_eq!(
+        *held_for,
+        Duration::from_secs(30),
+        "held for the timeout asked"
+    );
+    let err = refused.as_ref().unwrap_err();
+    assert!(err.is_status() && err.is_unimplemented(), "{err}");
+    assert_eq!(at_once.as_ref().ok(), Some(&false));
+    assert!(*at_once_for < Duration::from_secs(1), "{at_once_for:?}");
+}
+
+#[test]
+fn a_scenario_names_how_wait_operation_is_answered() {
+    use longrunning_grpc::emulator::{Scenario, WaitBehaviour};
+    let scenario = Scenario::from_json(r#"{"wait_operation": "unimplemented"}"#).unwrap();
+    assert_eq!(scenario.wait_operation, WaitBehaviour::Unimplemented);
+    let err = Scenario::from_json(r#"{"wait_operation": "sometimes"}"#).unwrap_err();
+    assert!(err.to_string().contains("wait_operation"), "{err}");
+}

@@ -237,3 +237,47 @@ async fn connection_failures_count_as_unavailable_and_are_retried() {
         start.elapsed()
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_servers_pushback_sets_the_next_delay_and_the_backoff_starts_over() {
+    let emulator = Emulator::start().await.unwrap();
+    let name = op("pushed-back");
+    emulator.insert(ScriptedOperation::new(&name));
+    emulator.inject(Fault::new(Code::Unavailable, 2));
+    emulator.inject(Fault::new(Code::Unavailable, 1).pushback("3000"));
+    emulator.inject(Fault::new(Code::Unavailable, 1));
+    // Over the in-process pipe: paused time cannot jump while a socket is busy.
+    let client = support::builder(&emulator)
+        .channel(emulator.channel())
+        .timeout(Duration::from_secs(60))
+        .retry_policy(support::exact_retries())
+        .build()
+        .unwrap();
+
+    client.cancel_operation(&name).await.unwrap();
+
+    assert_eq!(emulator.journal().len(), 5);
+    // 0.5 s and 1 s of backoff, then the server's 3 s, then the backoff from its start.
+    let ms: Vec<u128> = gaps(&emulator).iter().map(Duration::as_millis).collect();
+    assert_eq!(ms, [500, 1000, 3000, 500]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_negative_or_malformed_pushback_means_do_not_retry() {
+    for value in ["-1", "soon", "1.5", ""] {
+        let emulator = Emulator::start().await.unwrap();
+        let name = op("stop");
+        emulator.insert(ScriptedOperation::new(&name));
+        emulator.inject(Fault::new(Code::Unavailable, 1).pushback(value));
+        let client = support::builder(&emulator)
+            .channel(emulator.channel())
+            .retry_policy(support::exact_retries())
+            .build()
+            .unwrap();
+
+        let err = client.cancel_operation(&name).await.unwrap_err();
+
+        assert!(err.is_unavailable(), "{value:?}: {err}");
+        assert_eq!(emulator.count(Method::Cancel), 1, "{value:?} was retried");
+    }
+}
