@@ -75,7 +75,10 @@
 //! is retried under the [`RetryPolicy`](policy::RetryPolicy): at most 5 attempts, 0.5 s doubling to 10 s with full
 //! jitter, a server's `RetryInfo` setting the next delay and its `grpc-retry-pushback-ms`
 //! trailer (gRPC A6) setting it too, or, negative or malformed, stopping the retries.
-//! `WaitOperation` is never retried.
+//! Retries are throttled adaptively for a client and its clones (the SRE book's rule over
+//! the last two minutes: a service that fails everything sees about one attempt per call;
+//! [`RetryPolicyBuilder::no_throttling`](policy::RetryPolicyBuilder::no_throttling) turns it
+//! off). `WaitOperation` is never retried.
 //! [`OperationsClient::poll_until_done`] polls `GetOperation` under the [`PollingPolicy`](policy::PollingPolicy)
 //! (1 s growing by 1.5 to 20 s, 15 minutes in all). Both policies are set per client and can be
 //! overridden for one call with [`OperationsClient::with_retry_policy`] and

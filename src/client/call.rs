@@ -117,6 +117,8 @@ async fn attempts<T: GrpcTransport, M: Rpc>(
     let start = Instant::now();
     let deadline = later(start, timeout);
     let mut backoff = None;
+    // Drawn only when a retry is weighed, so calls that succeed pay nothing for it.
+    let mut rng: Option<fastrand::Rng> = None;
     let mut attempt = 0u32;
     // The call's one transparent resend of a request the server did not process.
     let resend = Resend::default();
@@ -151,6 +153,7 @@ async fn attempts<T: GrpcTransport, M: Rpc>(
         .await;
         let error = match sent {
             Ok(Ok(response)) => {
+                config.throttler.record(true);
                 // The span gets the final attempt and code once, when the call ends.
                 let span = tracing::Span::current();
                 span.record("attempt", attempt);
@@ -173,7 +176,20 @@ async fn attempts<T: GrpcTransport, M: Rpc>(
         };
         let retryable =
             config.retry.retries(code) && !error.is_credentials() && !error.is_permanent();
+        // The service accepted the attempt unless it refused it as one this policy would
+        // retry; credentials that failed never reached it.
+        if !error.is_credentials() {
+            config.throttler.record(!retryable);
+        }
         if !retryable || attempt >= config.retry.max_attempts() {
+            return give_up(error);
+        }
+        if let Some(k) = config.retry.throttle_factor()
+            && !config
+                .throttler
+                .allows_retry(k, rng.get_or_insert_with(fastrand::Rng::new))
+        {
+            tracing::debug!("retry refused by the client's adaptive throttling");
             return give_up(error);
         }
         // gRPC A6: the server's pushback sets the next delay, and the backoff starts over

@@ -12,7 +12,7 @@ use tower_layer::Layer;
 use super::builder::{CredentialsChoice, OperationsClientBuilder};
 use crate::auth::{AddCredentialsLayer, CLOUD_PLATFORM_SCOPE, StaticToken};
 use crate::client::OperationsClient;
-use crate::policy::{PollingPolicy, RetryPolicy};
+use crate::policy::{PollingPolicy, RetryPolicy, Throttler};
 use crate::transport::{CheckResponses, Endpoint, GrpcTransport, Transport};
 use crate::{Error, headers};
 
@@ -32,6 +32,9 @@ pub(crate) struct Config {
     pub(crate) header_capacity: usize,
     /// The transport the builder made, for its counts; none over one of the user's.
     pub(crate) transport: Option<Transport>,
+    /// The retries' adaptive throttling: one window for the client and all its clones
+    /// (an override of the retry policy keeps it).
+    pub(crate) throttler: Arc<Throttler>,
 }
 
 /// Each call's deadline, with the `grpc-timeout` every first attempt sends for it, written
@@ -132,6 +135,7 @@ impl OperationsClientBuilder {
                 polling: self.polling,
                 header_capacity,
                 transport: None,
+                throttler: Arc::default(),
             }),
         })
     }

@@ -9,11 +9,13 @@ use std::time::Duration;
 mod backoff;
 mod polling;
 mod retry;
+mod throttle;
 
 pub(crate) use backoff::connection_backoff;
 pub use backoff::{Backoff, Jitter};
 pub use polling::{PollingPolicy, PollingPolicyBuilder};
 pub use retry::{RetryPolicy, RetryPolicyBuilder};
+pub(crate) use throttle::Throttler;
 
 /// `from + after`, or about thirty years from `from` when that would overflow the clock: a
 /// huge timeout, polling deadline or server-sent `RetryInfo` must not panic.

@@ -12,7 +12,8 @@ use crate::Error;
 /// starting at 0.5 s and doubling up to 10 s, with full jitter. All attempts share the call's
 /// deadline. A server's `RetryInfo` sets the next delay, and so does its
 /// `grpc-retry-pushback-ms` trailer (gRPC A6), after which the backoff starts over; a
-/// negative or malformed pushback means not to retry. `WaitOperation` is never retried.
+/// negative or malformed pushback means not to retry. Retries are throttled adaptively
+/// ([`RetryPolicyBuilder::throttle_factor`]). `WaitOperation` is never retried.
 ///
 /// ```
 /// use std::time::Duration;
@@ -32,6 +33,8 @@ pub struct RetryPolicy {
     max_attempts: u32,
     schedule: Schedule,
     codes: Vec<tonic::Code>,
+    /// The adaptive throttling factor K, if retries are throttled.
+    throttle: Option<f64>,
 }
 
 impl Default for RetryPolicy {
@@ -46,6 +49,7 @@ impl Default for RetryPolicy {
                 seed: None,
             },
             codes: vec![tonic::Code::Unavailable],
+            throttle: Some(2.0),
         }
     }
 }
@@ -78,6 +82,12 @@ impl RetryPolicy {
 
     /// The delays between attempts, in order (endless: the caller stops at
     /// [`RetryPolicy::max_attempts`]).
+    /// The adaptive throttling factor K, or `None` if retries are not throttled.
+    pub fn throttle_factor(&self) -> Option<f64> {
+        self.throttle
+    }
+
+    /// The delays between attempts, in order.
     pub fn delays(&self) -> Backoff {
         self.schedule.iter()
     }
@@ -128,6 +138,25 @@ impl RetryPolicyBuilder {
         self
     }
 
+    /// Throttles retries adaptively, shared by every clone of a client: over the last two
+    /// minutes, a retry is refused with probability `max(0, (requests − k·accepts) /
+    /// (requests + 1))`, where `requests` counts the client's attempts and `accepts` those
+    /// the service did not refuse (a code this policy retries, or a failed connection).
+    /// First attempts always go out. With the default `k = 2.0` (the SRE book's), retries
+    /// go on as long as at least half the attempts are accepted, and a service that fails
+    /// everything sees about one attempt per call, not five. A larger `k` throttles later.
+    /// Default: 2.0.
+    pub fn throttle_factor(mut self, k: f64) -> Self {
+        self.policy.throttle = Some(k);
+        self
+    }
+
+    /// Retries are never throttled: each call makes its attempts whatever the others see.
+    pub fn no_throttling(mut self) -> Self {
+        self.policy.throttle = None;
+        self
+    }
+
     /// The codes that are retried. Default: `UNAVAILABLE` only.
     pub fn codes(mut self, codes: impl IntoIterator<Item = tonic::Code>) -> Self {
         self.policy.codes = codes.into_iter().collect();
@@ -140,6 +169,13 @@ impl RetryPolicyBuilder {
             return Err(Error::config("retry max_attempts must be at least 1"));
         }
         self.policy.schedule.check("retry")?;
+        if let Some(k) = self.policy.throttle
+            && !(k.is_finite() && k >= 1.0)
+        {
+            return Err(Error::config(format!(
+                "retry throttle_factor must be a finite number of at least 1.0, not {k}"
+            )));
+        }
         Ok(self.policy)
     }
 }

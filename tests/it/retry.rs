@@ -281,3 +281,76 @@ async fn a_negative_or_malformed_pushback_means_do_not_retry() {
         assert_eq!(emulator.count(Method::Cancel), 1, "{value:?} was retried");
     }
 }
+
+/// `calls` cancels, one after another, through `client` and a clone of it with another
+/// setting (both share the client's throttling); how many succeeded.
+async fn cancels(client: &longrunning_grpc::OperationsClient, name: &str, calls: usize) -> usize {
+    let clone = client.with_timeout(Duration::from_secs(20));
+    let mut ok = 0;
+    for i in 0..calls {
+        let which = if i % 2 == 0 { client } else { &clone };
+        ok += usize::from(which.cancel_operation(name).await.is_ok());
+    }
+    ok
+}
+
+#[tokio::test(start_paused = true)]
+async fn against_a_service_failing_everything_throttling_keeps_it_near_one_attempt_per_call() {
+    let mut seen = Vec::new();
+    for throttled in [true, false] {
+        let emulator = Emulator::start().await.unwrap();
+        let name = op("down");
+        emulator.insert(ScriptedOperation::new(&name));
+        emulator.inject(Fault::new(Code::Unavailable, 1_000_000).method(Method::Cancel));
+        let policy = if throttled {
+            RetryPolicy::builder().seed(3).build().unwrap()
+        } else {
+            RetryPolicy::builder()
+                .seed(3)
+                .no_throttling()
+                .build()
+                .unwrap()
+        };
+        // Over the in-process pipe: paused time cannot jump while a socket is busy.
+        let client = support::builder(&emulator)
+            .channel(emulator.channel())
+            .retry_policy(policy)
+            .build()
+            .unwrap();
+
+        let ok = cancels(&client, &name, 400).await;
+
+        assert_eq!(ok, 0);
+        seen.push(emulator.count(Method::Cancel));
+    }
+    let [throttled, unthrottled] = seen[..] else {
+        unreachable!()
+    };
+    assert_eq!(unthrottled, 2000, "5 attempts per call without throttling");
+    assert!(
+        (400..=480).contains(&throttled),
+        "{throttled} attempts for 400 calls with throttling (unthrottled: {unthrottled})"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_a_fifth_of_attempts_failing_throttling_lets_every_call_succeed() {
+    let emulator = Emulator::start().await.unwrap();
+    let name = op("flaky");
+    emulator.insert(ScriptedOperation::new(&name));
+    emulator.inject(
+        Fault::new(Code::Unavailable, 1_000_000)
+            .method(Method::Cancel)
+            .probability(0.2, 11),
+    );
+    let client = support::builder(&emulator)
+        .channel(emulator.channel())
+        .build()
+        .unwrap();
+
+    let ok = cancels(&client, &name, 400).await;
+
+    assert_eq!(ok, 400);
+    let attempts = emulator.count(Method::Cancel);
+    assert!(attempts > 450, "{attempts}: the failures were retried");
+}
