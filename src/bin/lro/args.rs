@@ -167,19 +167,15 @@ impl ClientArgs {
         Failure::Call(e, None)
     }
 
-    /// Whether the explicit endpoint is on this machine.
+    /// Whether the endpoint is on this machine (`LRO_EMULATOR_HOST` always is).
     fn is_loopback(&self) -> bool {
         let Some(endpoint) = &self.endpoint else {
             return std::env::var_os("LRO_EMULATOR_HOST").is_some();
         };
-        let host = endpoint
-            .split_once("://")
-            .map_or(endpoint.as_str(), |(_, rest)| rest);
-        let host = host.split(['/', '?']).next().unwrap_or_default();
-        let host = match host.rsplit_once(':') {
-            Some((h, port)) if !port.contains(']') => h,
-            _ => host,
+        let Ok(uri) = endpoint.parse::<http::Uri>() else {
+            return false;
         };
+        let host = uri.host().unwrap_or_default();
         let host = host.trim_start_matches('[').trim_end_matches(']');
         host.eq_ignore_ascii_case("localhost")
             || host
