@@ -78,9 +78,18 @@
 //! Retries are throttled adaptively for a client and its clones (the SRE book's rule over
 //! the last two minutes: a service that fails everything sees about one attempt per call;
 //! [`RetryPolicyBuilder::no_throttling`](policy::RetryPolicyBuilder::no_throttling) turns it
-//! off). `WaitOperation` is never retried.
-//! [`OperationsClient::poll_until_done`] polls `GetOperation` under the [`PollingPolicy`](policy::PollingPolicy)
-//! (1 s growing by 1.5 to 20 s, 15 minutes in all). Both policies are set per client and can be
+//! off). A `WaitOperation` call is never retried.
+//!
+//! Every wait ([`OperationsClient::poll_until_done`], `cancel_and_wait`, [`Poller`],
+//! [`Waiter`](wait::Waiter), `lro wait`) runs under the [`PollingPolicy`](policy::PollingPolicy)
+//! (1 s growing by 1.5 to 20 s, 15 minutes in all) and waits *on the server* where it can:
+//! each look is a `WaitOperation` the server holds until the operation is done (up to 30 s,
+//! never past the deadline), so completion is seen at once and a long wait costs a call per
+//! hold rather than one per delay. A server that answers `UNIMPLEMENTED` is remembered by
+//! the client (one call learns it) and its waits then poll `GetOperation`; one that answers
+//! at once does not make a wait spin. A policy can also cancel what a wait gave up on
+//! ([`PollingPolicyBuilder::cancel_on_deadline`](policy::PollingPolicyBuilder::cancel_on_deadline)).
+//! Both policies are set per client and can be
 //! overridden for one call with [`OperationsClient::with_retry_policy`] and
 //! [`OperationsClient::with_polling_policy`].
 //!
@@ -107,8 +116,9 @@
 //! ```
 //!
 //! [`OperationsClient::wait_all`] waits on many at once on one scheduler
-//! ([`Waiter`](wait::Waiter)), each on the policy's schedule, with a bound on polls in
-//! flight.
+//! ([`Waiter`](wait::Waiter)), each on the policy's schedule, with a bound on calls in
+//! flight (a held `WaitOperation` counts, so it holds calls only while every operation
+//! can have one).
 //!
 //! Every wait that reaches the polling policy's deadline with the operation still running
 //! ends the same way: an error that [`is_polling_deadline`](Error::is_polling_deadline),

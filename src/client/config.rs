@@ -14,6 +14,7 @@ use crate::auth::{AddCredentialsLayer, CLOUD_PLATFORM_SCOPE, StaticToken};
 use crate::client::OperationsClient;
 use crate::policy::{PollingPolicy, RetryPolicy, Throttler};
 use crate::transport::{CheckResponses, Endpoint, GrpcTransport, Transport};
+use crate::wait::ServerWait;
 use crate::{Error, headers};
 
 /// A client's settings, shared by its clones; an override copies them once.
@@ -35,6 +36,8 @@ pub(crate) struct Config {
     /// The retries' adaptive throttling: one window for the client and all its clones
     /// (an override of the retry policy keeps it).
     pub(crate) throttler: Arc<Throttler>,
+    /// Whether the server serves `WaitOperation`, as learnt by the client and its clones.
+    pub(crate) server_wait: Arc<ServerWait>,
 }
 
 /// Each call's deadline, with the `grpc-timeout` every first attempt sends for it, written
@@ -136,6 +139,7 @@ impl OperationsClientBuilder {
                 header_capacity,
                 transport: None,
                 throttler: Arc::default(),
+                server_wait: Arc::default(),
             }),
         })
     }

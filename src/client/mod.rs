@@ -222,10 +222,11 @@ impl<T: GrpcTransport> OperationsClient<T> {
         ListOperations::new(self.clone(), parent.into())
     }
 
-    /// Polls `GetOperation` until the operation is done, sleeping between polls as the
-    /// [`PollingPolicy`] says, and returns it done (a response or an error of its own:
-    /// see [`pb::Operation::result`]). Each poll is a full call (retried on `UNAVAILABLE`);
-    /// any other error ends the wait. Dropping the future stops polling.
+    /// Waits until the operation is done and returns it done (a response or an error of
+    /// its own: see [`pb::Operation::result`]): with `WaitOperation`, held by the server
+    /// until it is done, where the server serves it, else polling `GetOperation`, as the
+    /// [`PollingPolicy`] says. A `GetOperation` is retried on `UNAVAILABLE`; any other
+    /// error ends the wait. Dropping the future stops it.
     ///
     /// If the policy's deadline passes first, the error [`is_polling_deadline`]
     /// (`DEADLINE_EXCEEDED`) and carries the operation as last seen
@@ -296,10 +297,11 @@ impl<T: GrpcTransport> OperationsClient<T> {
         Poller::new(self.clone(), operation.into())
     }
 
-    /// Waits on every operation in `names` at once; see [`Waiter`]. Each polls on this
-    /// client's [`PollingPolicy`] (first poll at once, then its delays, until its
-    /// deadline), at most 100 polls in flight unless [`Waiter::max_in_flight`] says
-    /// otherwise.
+    /// Waits on every operation in `names` at once; see [`Waiter`]. Each is looked at on
+    /// this client's [`PollingPolicy`] (first look at once, then its delays, until its
+    /// deadline), at most 100 calls in flight unless [`Waiter::max_in_flight`] says
+    /// otherwise; the server holds each look (`WaitOperation`) only while every operation
+    /// can have one in flight.
     pub fn wait_all<I>(&self, names: I) -> Waiter<T>
     where
         I: IntoIterator,

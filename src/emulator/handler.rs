@@ -287,15 +287,19 @@ impl Handler {
             // Register interest before looking, so a change between the look and the sleep
             // is not missed.
             let changed = self.shared.changed.notified();
-            let (op, due) = {
+            let due = {
                 let mut state = self.shared.lock();
                 let op = state.op_mut(name)?;
                 op.refresh(Instant::now());
-                (op.snapshot(), op.due_at())
+                // An operation scripted to finish at its N-th look finishes by looks, not
+                // time: the answer is the look, at once.
+                if op.is_done() || op.by_looks() || deadline.is_some_and(|d| Instant::now() >= d) {
+                    op.polls = op.polls.saturating_add(1);
+                    op.refresh(Instant::now());
+                    return Ok(op.snapshot());
+                }
+                op.due_at()
             };
-            if op.done || deadline.is_some_and(|d| Instant::now() >= d) {
-                return Ok(op);
-            }
             let wake = match (deadline, due) {
                 (Some(d), Some(u)) => Some(d.min(u)),
                 (d, u) => d.or(u),

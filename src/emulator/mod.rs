@@ -159,6 +159,12 @@ impl Emulator {
         self.shared.lock().journal.iter().cloned().collect()
     }
 
+    /// How many looks at operations it has answered: `GetOperation` and `WaitOperation`
+    /// calls, which a client's waits make (a held `WaitOperation` counts when it ends).
+    pub fn looks(&self) -> usize {
+        self.count(Method::Get) + self.count(Method::Wait)
+    }
+
     /// How many calls of `method` were received.
     pub fn count(&self, method: Method) -> usize {
         self.shared

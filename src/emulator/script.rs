@@ -17,7 +17,9 @@ pub enum Completion {
     Immediately,
     /// This long after it was inserted.
     After(Duration),
-    /// At the N-th `GetOperation` (the N-th poll sees it done).
+    /// At the N-th look: the N-th `GetOperation` or `WaitOperation` answer sees it done.
+    /// `WaitOperation` answers such an operation at once (it finishes by looks, not by
+    /// time), so a client's waits on it keep their polling schedule.
     AfterPolls(u32),
 }
 

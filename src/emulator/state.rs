@@ -182,6 +182,11 @@ impl OpState {
         self.result = Some(result);
     }
 
+    /// Whether it is scripted to finish at its N-th look ([`Completion::AfterPolls`]).
+    pub(super) fn by_looks(&self) -> bool {
+        matches!(self.script.completion, Completion::AfterPolls(_))
+    }
+
     /// When the operation completes on its own, if by time.
     pub(super) fn due_at(&self) -> Option<Instant> {
         match self.script.completion {

@@ -77,8 +77,9 @@ enum Kind {
     Transport(Box<TransportFailure>),
     /// The call's deadline passed.
     Deadline(Duration),
-    /// A wait's polling deadline passed with the operation still running, as last seen.
-    PollingDeadline(Duration, Option<Box<Operation>>),
+    /// A wait's polling deadline passed with the operation still running; the operation as
+    /// last seen, and what became of the cancel sent then, if one was.
+    PollingDeadline(Box<GaveUp>),
     /// The server answered with a non-OK status.
     Status(Box<StatusInfo>),
     /// A response could not be decoded (e.g. an `Any` of an unexpected type).
@@ -148,7 +149,22 @@ impl Error {
     }
 
     pub(crate) fn polling_deadline(after: Duration, last: Option<Operation>) -> Self {
-        Self::new(Kind::PollingDeadline(after, last.map(Box::new)))
+        Self::new(Kind::PollingDeadline(Box::new(GaveUp {
+            after,
+            last,
+            cancel: None,
+        })))
+    }
+
+    /// A wait's give-up ([`Error::polling_deadline`]) after which a cancel was sent
+    /// (`Ok`: accepted, then looked at for `confirm`; `Err`: refused with this code), and
+    /// `last` is what became of the operation.
+    pub(crate) fn with_cancel(mut self, cancel: Result<Duration, Code>, last: Operation) -> Self {
+        if let Kind::PollingDeadline(gave_up) = &mut self.inner.kind {
+            gave_up.cancel = Some(cancel);
+            gave_up.last = Some(last);
+        }
+        self
     }
 
     pub(crate) fn decode(why: impl Into<String>) -> Self {
@@ -219,7 +235,7 @@ impl Error {
             Kind::InvalidArgument(_) | Kind::Config(_) => Code::InvalidArgument,
             Kind::Credentials => Code::Unauthenticated,
             Kind::Transport(t) => t.code,
-            Kind::Deadline(_) | Kind::PollingDeadline(..) => Code::DeadlineExceeded,
+            Kind::Deadline(_) | Kind::PollingDeadline(_) => Code::DeadlineExceeded,
             Kind::Status(s) | Kind::Operation(s) => s.code,
             Kind::Decode(_) => Code::Internal,
         }
@@ -321,7 +337,7 @@ impl Error {
     /// [`operation`](Self::operation) has it as last seen. Also
     /// [`is_timeout`](Self::is_timeout).
     pub fn is_polling_deadline(&self) -> bool {
-        matches!(self.inner.kind, Kind::PollingDeadline(..))
+        matches!(self.inner.kind, Kind::PollingDeadline(_))
     }
 
     /// The operation as last seen, for a wait that ended at its polling deadline with the
@@ -330,7 +346,27 @@ impl Error {
     /// [`Waiter`](crate::wait::Waiter)) returns then. `None` for other errors.
     pub fn operation(&self) -> Option<&Operation> {
         match &self.inner.kind {
-            Kind::PollingDeadline(_, last) => last.as_deref(),
+            Kind::PollingDeadline(gave_up) => gave_up.last.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// For a wait that gave up at its polling deadline under a policy that cancels then
+    /// ([`PollingPolicyBuilder::cancel_on_deadline`](crate::policy::PollingPolicyBuilder::cancel_on_deadline)):
+    /// whether the server accepted the `CancelOperation` it sent. What became of the
+    /// operation is [`Error::operation`]: done and [`is_cancelled`](crate::pb::Operation::is_cancelled)
+    /// if the cancel took effect within the confirmation time. `false` for other errors
+    /// and when no cancel was sent or it was refused.
+    pub fn cancel_requested(&self) -> bool {
+        matches!(&self.inner.kind, Kind::PollingDeadline(g) if matches!(g.cancel, Some(Ok(_))))
+    }
+
+    /// For a wait that gave up and sent a cancel (as for [`Error::cancel_requested`]): the
+    /// code the cancel failed with, `UNIMPLEMENTED` from a server that does not support
+    /// it. `None` when no cancel was sent or it was accepted.
+    pub fn cancel_refused(&self) -> Option<Code> {
+        match &self.inner.kind {
+            Kind::PollingDeadline(g) => g.cancel.and_then(Result::err),
             _ => None,
         }
     }
@@ -382,6 +418,53 @@ impl From<tonic::Status> for Error {
     }
 }
 
+/// What a wait that reached its polling deadline knows.
+#[derive(Debug)]
+pub(crate) struct GaveUp {
+    after: Duration,
+    last: Option<Operation>,
+    /// The cancel sent then: accepted and looked at for this long, or refused.
+    cancel: Option<Result<Duration, Code>>,
+}
+
+impl fmt::Display for GaveUp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let after = self.after;
+        let Some(cancel) = self.cancel else {
+            return write!(f, "still running at the polling deadline of {after:?}");
+        };
+        let confirm = match cancel {
+            Err(code) => {
+                return write!(
+                    f,
+                    "still running at the polling deadline of {after:?}; the cancel sent then \
+                     failed with {}",
+                    code_name(code)
+                );
+            }
+            Ok(confirm) => confirm,
+        };
+        match &self.last {
+            Some(op) if op.is_cancelled() => {
+                write!(
+                    f,
+                    "gave up at the polling deadline of {after:?} and cancelled it"
+                )
+            }
+            Some(op) if op.done => write!(
+                f,
+                "gave up at the polling deadline of {after:?} and sent a cancel, but it \
+                 ended otherwise"
+            ),
+            _ => write!(
+                f,
+                "still running at the polling deadline of {after:?}, and {confirm:?} after \
+                 the cancel sent then"
+            ),
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.inner.kind {
@@ -390,9 +473,7 @@ impl fmt::Display for Error {
             Kind::Credentials => f.write_str("credentials error")?,
             Kind::Transport(t) => write!(f, "{}: {}", code_words(t.code), t.message)?,
             Kind::Deadline(after) => write!(f, "deadline of {after:?} exceeded")?,
-            Kind::PollingDeadline(after, _) => {
-                write!(f, "still running at the polling deadline of {after:?}")?;
-            }
+            Kind::PollingDeadline(gave_up) => gave_up.fmt(f)?,
             Kind::Status(s) => {
                 write!(f, "server returned {}", code_name(s.code))?;
                 if !s.message.is_empty() {

@@ -2,9 +2,10 @@
 //! scheduler ([`Waiter`]), the client's own waits (`poll_until_done`, `cancel_and_wait`),
 //! and what a cancel came to ([`CancelOutcome`]).
 //!
-//! Every wait polls `GetOperation` under the client's
-//! [`PollingPolicy`](crate::policy::PollingPolicy) and ends in one of two
-//! ways: the operation is done, or the policy's deadline passed with it still running. The
+//! Every wait looks at the operation under the client's
+//! [`PollingPolicy`](crate::policy::PollingPolicy): with `WaitOperation`, which the server
+//! holds until the operation is done, where the server serves it, else by polling
+//! `GetOperation` (the policy's docs say how and why). It ends in one of two ways: the operation is done, or the policy's deadline passed with it still running. The
 //! second is always the same error, [`Error::is_polling_deadline`], carrying the operation
 //! as last seen ([`Error::operation`]), whichever wait met it.
 
@@ -14,12 +15,15 @@ use crate::pb::Operation;
 use crate::transport::GrpcTransport;
 use crate::{Error, OperationsClient};
 
+mod look;
 mod poller;
 mod schedule;
 mod wait_all;
 
+pub(crate) use look::ServerWait;
+use look::look;
 pub use poller::{OperationSource, Poller, PollingResult};
-pub(crate) use schedule::PollSchedule;
+use schedule::{Hold, PollSchedule};
 pub use wait_all::Waiter;
 
 /// [`OperationsClient::poll_until_done`]: polls until the operation is done or the
@@ -28,18 +32,45 @@ pub(crate) async fn until_done<T: GrpcTransport>(
     client: OperationsClient<T>,
     name: String,
 ) -> Result<Operation, Error> {
-    // No check of the name here: the first GetOperation checks it before sending.
-    let mut schedule = PollSchedule::start(&client.config.polling, Instant::now());
+    // No check of the name here: the first look checks it before sending.
+    let policy = &client.config.polling;
+    let hold = Hold::of(policy, false);
+    let mut schedule = PollSchedule::start(policy, Instant::now());
     loop {
-        let op = client.get_operation(&name).await?;
+        let plan = schedule.plan(Instant::now(), hold);
+        let op = look(&client, &name, &plan).await?;
         if op.done {
             return Ok(op);
         }
-        match schedule.next(Instant::now()) {
+        match schedule.after(&plan, Instant::now()) {
             Some(at) => tokio::time::sleep_until(at).await,
-            None => return Err(client.config.polling.deadline_passed(op)),
+            None => return Err(give_up(client, op).await),
         }
     }
+}
+
+/// The error a wait ends with when its deadline passed with `last` still running; under
+/// a policy that cancels then, after sending the cancel and confirming it for a while.
+pub(crate) async fn give_up<T: GrpcTransport>(
+    client: OperationsClient<T>,
+    last: Operation,
+) -> Error {
+    let policy = &client.config.polling;
+    let gave_up = policy.deadline_passed(last.clone());
+    let Some(confirm) = policy.cancel_on_deadline() else {
+        return gave_up;
+    };
+    let name = last.name.clone();
+    if let Err(e) = client.cancel_operation(&name).await {
+        tracing::debug!(error = %e, "the cancel on giving up failed");
+        return gave_up.with_cancel(Err(e.code()), last);
+    }
+    let confirming = client.with_polling_policy(policy.confirming(confirm));
+    let last = match Box::pin(until_done(confirming, name)).await {
+        Ok(op) => op,
+        Err(e) => e.operation().cloned().unwrap_or(last),
+    };
+    gave_up.with_cancel(Ok(confirm), last)
 }
 
 /// [`OperationsClient::cancel_and_wait`]: requests the cancel, then polls until it is
@@ -48,6 +79,11 @@ pub(crate) async fn cancel_and_wait<T: GrpcTransport>(
     client: OperationsClient<T>,
     name: String,
 ) -> Result<CancelOutcome, Error> {
+    // The cancel is this wait's own: none more at its deadline.
+    let client = match client.config.polling.without_cancel() {
+        Some(policy) => client.with_polling_policy(policy),
+        None => client,
+    };
     match client.cancel_operation(&name).await {
         Ok(()) => {}
         Err(e) if e.is_status() && e.is_unimplemented() => {

@@ -4,7 +4,8 @@
 //! ([`PollingResult`]).
 //!
 //! One wait ([`Poller::until_done`], [`Poller::into_stream`]) is one state machine: it
-//! polls `GetOperation` on the client's [`PollingPolicy`](crate::policy::PollingPolicy) schedule,
+//! looks at it on the client's [`PollingPolicy`](crate::policy::PollingPolicy) schedule
+//! (`WaitOperation` where the server serves it, else `GetOperation`),
 //! inside one `tracing` span (`longrunning.wait`: name, polls, outcome) that each call's
 //! span sits in.
 
@@ -16,7 +17,8 @@ use prost_types::Any;
 use tokio::time::Instant;
 
 use super::CancelOutcome;
-use super::schedule::PollSchedule;
+use super::look;
+use super::schedule::{Hold, PollSchedule};
 use crate::error::code_name;
 use crate::name::OperationName;
 use crate::operation::unpack;
@@ -184,7 +186,7 @@ where
     /// poll error that is not transient, a response of another type.
     pub fn until_done(self) -> Call<R> {
         Call::new(async move {
-            let mut wait = Wait::new(self);
+            let mut wait = Wait::new(self, false);
             while let Some(item) = wait.next().await {
                 if let PollingResult::Completed(result) = item {
                     return result;
@@ -202,7 +204,7 @@ where
     /// DEADLINE_EXCEEDED of one poll keep the wait going until the policy's deadline,
     /// other errors end it (as `Completed(Err(..))`). Dropping the stream stops polling.
     pub fn into_stream(self) -> impl Stream<Item = PollingResult<R, M>> + Send + 'static {
-        futures_util::stream::unfold(Wait::new(self), |mut wait| async move {
+        futures_util::stream::unfold(Wait::new(self, true), |mut wait| async move {
             let item = wait.next().await?;
             Some((item, wait))
         })
@@ -263,11 +265,12 @@ pub(crate) fn is_transient(error: &Error) -> bool {
 struct Wait<R, M, T> {
     poller: Poller<R, M, T>,
     schedule: PollSchedule,
+    hold: Hold,
+    /// When the next look may start; `None`: now.
+    due: Option<Instant>,
     /// The metadata last yielded (`Some(None)`: none); `None` before the first yield.
     shown: Option<Option<Any>>,
     polls: u64,
-    /// Whether anything was looked at yet (the next look waits its delay if so).
-    looked: bool,
     done: bool,
     span: tracing::Span,
 }
@@ -278,18 +281,22 @@ where
     M: prost::Message + prost::Name + Default + Send + 'static,
     T: GrpcTransport,
 {
-    fn new(poller: Poller<R, M, T>) -> Self {
+    /// `progress`: the wait reports each look (a stream), so a look the server holds ends
+    /// by the next scheduled one.
+    fn new(poller: Poller<R, M, T>, progress: bool) -> Self {
         let span = tracing::info_span!(
             "longrunning.wait",
             name = %poller.name,
             polls = tracing::field::Empty,
             outcome = tracing::field::Empty,
         );
+        let policy = &poller.client.config.polling;
         Self {
-            schedule: PollSchedule::start(&poller.client.config.polling, Instant::now()),
+            schedule: PollSchedule::start(policy, Instant::now()),
+            hold: Hold::of(policy, progress),
+            due: None,
             shown: None,
             polls: 0,
-            looked: false,
             done: false,
             span,
             poller,
@@ -301,27 +308,26 @@ where
             return None;
         }
         loop {
+            if let Some(at) = self.due.take() {
+                tokio::time::sleep_until(at).await;
+            }
+            let plan = self.schedule.plan(Instant::now(), self.hold);
             let looked = match self.poller.start.take() {
                 Some(op) => Ok(op),
                 None => {
-                    if self.looked {
-                        match self.schedule.next(Instant::now()) {
-                            Some(at) => tokio::time::sleep_until(at).await,
-                            None => return Some(self.deadline_passed(None)),
-                        }
-                    }
                     self.polls += 1;
-                    let get = self
+                    let call = self
                         .span
-                        .in_scope(|| self.poller.client.get_operation(&self.poller.name));
-                    get.await
+                        .in_scope(|| look(&self.poller.client, &self.poller.name, &plan));
+                    call.await
                 }
             };
-            self.looked = true;
+            let next = self.schedule.after(&plan, Instant::now());
             let op = match looked {
                 Ok(op) => op,
-                Err(error) if is_transient(&error) && !self.schedule.is_last_look() => {
+                Err(error) if is_transient(&error) && next.is_some() => {
                     tracing::debug!(parent: &self.span, %error, "poll failed; waiting on");
+                    self.due = next;
                     return Some(PollingResult::PollingError(error));
                 }
                 Err(error) => return Some(self.finish(Err(error))),
@@ -329,9 +335,11 @@ where
             if op.done {
                 return Some(self.finish(result_of::<R>(&op)));
             }
-            if self.schedule.is_last_look() {
-                return Some(self.deadline_passed(Some(op)));
+            if next.is_none() {
+                let error = super::give_up(self.poller.client.clone(), op).await;
+                return Some(self.finish(Err(error)));
             }
+            self.due = next;
             if self.shown.as_ref() == Some(&op.metadata) {
                 continue;
             }
@@ -343,16 +351,6 @@ where
                 Err(error) => return Some(self.finish(Err(error))),
             }
         }
-    }
-
-    /// The end of a wait whose last look, at the policy's deadline, found it running.
-    fn deadline_passed(&mut self, last: Option<pb::Operation>) -> PollingResult<R, M> {
-        let polling = &self.poller.client.config.polling;
-        let error = match last {
-            Some(op) => polling.deadline_passed(op),
-            None => polling.deadline_passed_unseen(&self.poller.name),
-        };
-        self.finish(Err(error))
     }
 
     fn finish(&mut self, result: Result<R, Error>) -> PollingResult<R, M> {

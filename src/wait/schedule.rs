@@ -2,21 +2,63 @@
 
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use crate::policy::{Backoff, PollingPolicy, later};
 
-/// One wait's polls under a [`PollingPolicy`]: its delays until its deadline, then one last
+/// One wait's looks under a [`PollingPolicy`]: its delays until its deadline, then one last
 /// look at the deadline itself, so a wait of N seconds sees the state at N seconds rather
 /// than a little before. Shared by `poll_until_done`, `Poller` and `Waiter`.
+///
+/// Delays count from the start of each look, so a look the server holds (`WaitOperation`)
+/// for at least the delay is followed by the next one at once, and one it answers sooner is
+/// followed by the next one only when the delay is up: the wait never spins.
 #[derive(Clone, Debug)]
 pub(crate) struct PollSchedule {
     delays: Backoff,
-    deadline: Option<tokio::time::Instant>,
+    deadline: Option<Instant>,
     last_look: bool,
+}
+
+/// How long the server may hold a look, as the wait asks.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Hold {
+    /// Until the next scheduled look, at most this long (a wait that reports progress).
+    UntilNext(Duration),
+    /// This long (a wait that reports only its end).
+    For(Duration),
+    /// Not at all: the look is a `GetOperation`.
+    Never,
+}
+
+impl Hold {
+    /// What a wait under `policy` asks; `progress` if it reports each look.
+    pub(crate) fn of(policy: &PollingPolicy, progress: bool) -> Self {
+        match policy.server_wait() {
+            None => Hold::Never,
+            Some(hold) if progress => Hold::UntilNext(hold),
+            Some(hold) => Hold::For(hold),
+        }
+    }
+}
+
+/// One look, planned by [`PollSchedule::plan`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Look {
+    /// How long the server may hold it (`WaitOperation`'s `timeout`); zero for a
+    /// `GetOperation`.
+    pub(crate) hold: Duration,
+    /// The time until the next scheduled look (at most `hold`): the hold of the look that
+    /// first asks a server whether it serves `WaitOperation`, so the other waits, which
+    /// poll meanwhile, learn the answer within a poll's delay.
+    pub(crate) probe_hold: Duration,
+    /// The earliest the next look may start; `None` when this is the last.
+    next: Option<Instant>,
 }
 
 impl PollSchedule {
     /// A wait under `policy` that starts `now`.
-    pub(crate) fn start(policy: &PollingPolicy, now: tokio::time::Instant) -> Self {
+    pub(crate) fn start(policy: &PollingPolicy, now: Instant) -> Self {
         Self {
             delays: policy.delays(),
             deadline: policy.deadline().map(|d| later(now, d)),
@@ -24,24 +66,117 @@ impl PollSchedule {
         }
     }
 
-    /// When to poll next after a look at `now`; `None` once the last look has been taken.
-    pub(crate) fn next(&mut self, now: tokio::time::Instant) -> Option<tokio::time::Instant> {
+    /// Plans the look that starts `now`: how long the server may hold it (never past the
+    /// deadline) and when the one after it may start.
+    pub(crate) fn plan(&mut self, now: Instant, hold: Hold) -> Look {
         if self.last_look {
-            return None;
+            return Look {
+                hold: Duration::ZERO,
+                probe_hold: Duration::ZERO,
+                next: None,
+            };
         }
         let delay = self.delays.next().unwrap_or(Duration::from_secs(1));
-        let wake = later(now, delay);
-        match self.deadline {
-            Some(deadline) if wake >= deadline => {
-                self.last_look = true;
-                Some(deadline)
-            }
-            _ => Some(wake),
+        let mut next = later(now, delay);
+        if let Some(deadline) = self.deadline
+            && next >= deadline
+        {
+            self.last_look = true;
+            next = deadline;
+        }
+        let left = self.deadline.map(|d| d.saturating_duration_since(now));
+        let hold = match hold {
+            Hold::Never => Duration::ZERO,
+            Hold::UntilNext(cap) => next.saturating_duration_since(now).min(cap),
+            Hold::For(cap) => left.map_or(cap, |left| left.min(cap)),
+        };
+        Look {
+            hold,
+            probe_hold: hold.min(next.saturating_duration_since(now)),
+            next: Some(next),
         }
     }
 
-    /// Whether the next (or current) look is the last one, at the deadline.
-    pub(crate) fn is_last_look(&self) -> bool {
-        self.last_look
+    /// After `look` found the operation running at `now`: when to look next, or `None` when
+    /// the wait is over (that was the last look, or the deadline passed while it was held).
+    pub(crate) fn after(&self, look: &Look, now: Instant) -> Option<Instant> {
+        let next = look.next?;
+        if self.deadline.is_some_and(|d| now >= d) {
+            return None;
+        }
+        Some(next.max(now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Jitter;
+
+    fn policy(deadline: u64) -> PollingPolicy {
+        PollingPolicy::builder()
+            .jitter(Jitter::None)
+            .deadline(Some(Duration::from_secs(deadline)))
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_held_look_never_outlasts_the_deadline_and_the_last_is_a_get() {
+        let t0 = Instant::now();
+        let mut schedule = PollSchedule::start(&policy(45), t0);
+        let first = schedule.plan(t0, Hold::For(Duration::from_secs(30)));
+        assert_eq!(first.hold, Duration::from_secs(30));
+        let t1 = t0 + Duration::from_secs(30);
+        assert_eq!(
+            schedule.after(&first, t1),
+            Some(t1),
+            "held as asked: next at once"
+        );
+        let second = schedule.plan(t1, Hold::For(Duration::from_secs(30)));
+        assert_eq!(second.hold, Duration::from_secs(15), "only the time left");
+        assert_eq!(schedule.after(&second, t0 + Duration::from_secs(45)), None);
+    }
+
+    #[test]
+    fn an_answer_at_once_waits_out_the_delay() {
+        let t0 = Instant::now();
+        let mut schedule = PollSchedule::start(&policy(60), t0);
+        let look = schedule.plan(t0, Hold::For(Duration::from_secs(30)));
+        let answered = t0 + Duration::from_millis(1);
+        assert_eq!(
+            schedule.after(&look, answered),
+            Some(t0 + Duration::from_secs(1))
+        );
+    }
+
+    #[test]
+    fn a_progress_hold_ends_at_the_next_scheduled_look() {
+        let t0 = Instant::now();
+        let mut schedule = PollSchedule::start(&policy(60), t0);
+        let hold = Hold::UntilNext(Duration::from_secs(30));
+        assert_eq!(schedule.plan(t0, hold).hold, Duration::from_secs(1));
+        let t1 = t0 + Duration::from_secs(1);
+        assert_eq!(schedule.plan(t1, hold).hold, Duration::from_millis(1500));
+        let never = schedule.plan(t1, Hold::Never);
+        assert_eq!(never.hold, Duration::ZERO);
+    }
+
+    #[test]
+    fn polling_takes_one_last_look_at_the_deadline() {
+        let t0 = Instant::now();
+        let mut schedule = PollSchedule::start(&policy(2), t0);
+        let first = schedule.plan(t0, Hold::Never);
+        let t1 = schedule.after(&first, t0).unwrap();
+        assert_eq!(t1, t0 + Duration::from_secs(1));
+        let second = schedule.plan(t1, Hold::Never);
+        let t2 = schedule.after(&second, t1).unwrap();
+        assert_eq!(
+            t2,
+            t0 + Duration::from_secs(2),
+            "the last look, at the deadline"
+        );
+        let last = schedule.plan(t2, Hold::Never);
+        assert!(last.next.is_none(), "no look after the last");
     }
 }

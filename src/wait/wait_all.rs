@@ -17,8 +17,9 @@ use futures_util::stream::FuturesUnordered;
 use futures_util::{Stream, StreamExt};
 use tokio::time::{Instant, Sleep};
 
+use super::look;
 use super::poller::is_transient;
-use super::schedule::PollSchedule;
+use super::schedule::{Hold, Look, PollSchedule};
 use crate::transport::{GrpcTransport, Transport};
 use crate::{Call, Error, OperationsClient, pb};
 
@@ -60,6 +61,8 @@ pub struct Waiter<T = Transport> {
     due: BinaryHeap<Reverse<(Instant, u32)>>,
     in_flight: FuturesUnordered<Tagged>,
     max_in_flight: usize,
+    /// How long the server may hold a look, while every operation can have one in flight.
+    hold: Hold,
     timer: Pin<Box<Sleep>>,
     waiting: usize,
 }
@@ -70,18 +73,21 @@ struct Waiting {
     schedule: PollSchedule,
 }
 
-/// A poll, tagged with its operation's slot.
+/// A look, tagged with its operation's slot and plan; with no plan, the give-up of a
+/// wait whose deadline passed (its cancel, under a policy that cancels then), whose
+/// answer is the end.
 struct Tagged {
     slot: u32,
+    plan: Option<Look>,
     call: Call<pb::Operation>,
 }
 
 impl Future for Tagged {
-    type Output = (u32, Result<pb::Operation, Error>);
+    type Output = (u32, Option<Look>, Result<pb::Operation, Error>);
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let slot = self.slot;
-        Pin::new(&mut self.call).poll(cx).map(|r| (slot, r))
+        let (slot, plan) = (self.slot, self.plan);
+        Pin::new(&mut self.call).poll(cx).map(|r| (slot, plan, r))
     }
 }
 
@@ -92,6 +98,7 @@ impl<T: GrpcTransport> Waiter<T> {
         I: IntoIterator,
         I::Item: AsRef<str>,
     {
+        let hold = Hold::of(&client.config.polling, false);
         let mut waiter = Waiter {
             client,
             slots: Vec::new(),
@@ -99,6 +106,7 @@ impl<T: GrpcTransport> Waiter<T> {
             due: BinaryHeap::new(),
             in_flight: FuturesUnordered::new(),
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            hold,
             timer: Box::pin(tokio::time::sleep_until(Instant::now())),
             waiting: 0,
         };
@@ -110,7 +118,10 @@ impl<T: GrpcTransport> Waiter<T> {
 }
 
 impl<T: GrpcTransport> Waiter<T> {
-    /// At most this many polls at once (at least 1). Default: 100.
+    /// At most this many calls at once (at least 1). Default: 100. The server holds looks
+    /// (`WaitOperation`) only while [`len`](Self::len) is at most this: a held call keeps
+    /// its place for its hold, and no operation should wait its turn behind one. To hold a
+    /// call for each of 10,000 operations, set 10,000 (and see the README for its cost).
     pub fn max_in_flight(mut self, polls: usize) -> Self {
         self.max_in_flight = polls.max(1);
         self
@@ -158,11 +169,24 @@ impl<T: GrpcTransport> Waiter<T> {
             let Some(Reverse((_, slot))) = self.due.pop() else {
                 break;
             };
-            let Some(waiting) = self.slots.get(slot as usize).and_then(Option::as_ref) else {
+            // A held look takes its place in flight for the hold: only while every
+            // operation can have one does the server hold them, so none waits its turn
+            // behind another's hold.
+            let hold = if self.waiting <= self.max_in_flight {
+                self.hold
+            } else {
+                Hold::Never
+            };
+            let Some(waiting) = self.slots.get_mut(slot as usize).and_then(Option::as_mut) else {
                 continue;
             };
-            let call = self.client.get_operation(&waiting.name);
-            self.in_flight.push(Tagged { slot, call });
+            let plan = waiting.schedule.plan(now, hold);
+            let call = look(&self.client, &waiting.name, &plan);
+            self.in_flight.push(Tagged {
+                slot,
+                plan: Some(plan),
+                call,
+            });
         }
     }
 
@@ -171,21 +195,34 @@ impl<T: GrpcTransport> Waiter<T> {
     fn answered(
         &mut self,
         slot: u32,
+        plan: Option<Look>,
         result: Result<pb::Operation, Error>,
     ) -> Option<(String, Result<pb::Operation, Error>)> {
         let waiting = self.slots.get_mut(slot as usize)?.as_mut()?;
-        let next = match &result {
-            Ok(op) if op.done => None,
-            Err(error) if !is_transient(error) => None,
-            _ => waiting.schedule.next(Instant::now()),
+        let next = match (&result, &plan) {
+            (_, None) | (Ok(pb::Operation { done: true, .. }), _) => None,
+            (Err(error), _) if !is_transient(error) => None,
+            (_, Some(plan)) => waiting.schedule.after(plan, Instant::now()),
         };
         if let Some(at) = next {
             self.due.push(Reverse((at, slot)));
             return None;
         }
         let result = match result {
-            // Still running after the last look, at the deadline.
-            Ok(op) if !op.done => Err(self.client.config.polling.deadline_passed(op)),
+            // Still running after the last look, at the deadline: given up, which under a
+            // policy that cancels then is a call of its own, in flight like a look.
+            Ok(op) if !op.done && plan.is_some() => {
+                if self.client.config.polling.cancel_on_deadline().is_some() {
+                    let give_up = super::give_up(self.client.clone(), op);
+                    self.in_flight.push(Tagged {
+                        slot,
+                        plan: None,
+                        call: Call::new(async move { Err(give_up.await) }),
+                    });
+                    return None;
+                }
+                Err(self.client.config.polling.deadline_passed(op))
+            }
             other => other,
         };
         let waiting = self.slots[slot as usize].take()?;
@@ -205,8 +242,8 @@ impl<T: GrpcTransport> Stream for Waiter<T> {
         let this = &mut *self;
         loop {
             this.start_due(Instant::now());
-            while let Poll::Ready(Some((slot, result))) = this.in_flight.poll_next_unpin(cx) {
-                if let Some(item) = this.answered(slot, result) {
+            while let Poll::Ready(Some((slot, plan, result))) = this.in_flight.poll_next_unpin(cx) {
+                if let Some(item) = this.answered(slot, plan, result) {
                     return Poll::Ready(Some(item));
                 }
                 this.start_due(Instant::now());

@@ -176,6 +176,68 @@ async fn exit_codes_for_unsupported_completed_failed_and_running() {
 }
 
 #[tokio::test]
+async fn wait_cancel_on_timeout_cancels_what_it_gave_up_on_and_says_what_became_of_it() {
+    use longrunning_grpc::emulator::Method;
+    let emulator = Emulator::start().await.unwrap();
+    let url = emulator.endpoint();
+    let op = support::op;
+    emulator.insert(ScriptedOperation::new(op("honours")));
+    emulator.insert(ScriptedOperation::new(op("completes")).on_cancel(OnCancel::CompleteAnyway));
+    emulator.insert(ScriptedOperation::new(op("unsupported")).on_cancel(OnCancel::Unsupported));
+    emulator.insert(ScriptedOperation::new(op("left")));
+    let give_up = |name: &str| {
+        let name = name.to_owned();
+        let url = url.clone();
+        async move {
+            json_call(
+                &url,
+                &[
+                    "wait",
+                    &name,
+                    "--wait-timeout",
+                    "0.3",
+                    "--cancel-on-timeout",
+                ],
+            )
+            .await
+        }
+    };
+
+    let honours = give_up(&op("honours")).await;
+    let completes = give_up(&op("completes")).await;
+    let unsupported = give_up(&op("unsupported")).await;
+    let cancels = emulator.count(Method::Cancel);
+    let left = json_call(&url, &["wait", &op("left"), "--wait-timeout", "0.3"]).await;
+
+    let doc = honours.json();
+    assert_eq!(honours.code, 0, "{}", honours.stdout);
+    assert_eq!(
+        (doc["cancel"].clone(), doc["outcome"].clone()),
+        ("sent".into(), "cancelled".into())
+    );
+    assert_eq!(doc["operation"]["done"], true);
+    assert_eq!(doc["operation"]["error"]["code"], 1);
+    assert_eq!(doc["gave_up_after_s"], 0.3);
+    let doc = completes.json();
+    assert_eq!(
+        (completes.code, doc["outcome"].clone()),
+        (5, "completed".into())
+    );
+    let doc = unsupported.json();
+    assert_eq!(unsupported.code, 3, "{}", unsupported.stdout);
+    assert_eq!(
+        (doc["cancel"].clone(), doc["outcome"].clone()),
+        ("refused".into(), "unsupported".into())
+    );
+    assert_eq!(doc["operation"]["done"], false);
+    assert_eq!(cancels, 3);
+    // Without the flag, giving up leaves it running and sends nothing more.
+    assert_eq!(left.code, 4);
+    assert_eq!(emulator.count(Method::Cancel), 3);
+    assert_eq!(left.json()["done"], false);
+}
+
+#[tokio::test]
 async fn invalid_input_exits_2_and_sends_nothing() {
     let emulator = Emulator::start().await.unwrap();
     let url = emulator.endpoint();
@@ -652,7 +714,6 @@ async fn on_a_terminal(args: &[&str]) -> Run {
 
 #[tokio::test]
 async fn wait_shows_the_metadata_as_it_changes_on_a_terminal_only() {
-    use longrunning_grpc::emulator::Method;
     let emulator = Emulator::start().await.unwrap();
     let name = "projects/p/locations/l/operations/progressing";
     let step = |seconds| Any::from_msg(&prost_types::Duration { seconds, nanos: 0 }).unwrap();
@@ -662,12 +723,12 @@ async fn wait_shows_the_metadata_as_it_changes_on_a_terminal_only() {
     let waiting = tokio::spawn(async move {
         on_a_terminal(&["--endpoint", &url, "--no-auth", "wait", name]).await
     });
-    // Each change lands between two polls: the next poll sees it.
-    while emulator.count(Method::Get) < 1 {
+    // Each change lands between two looks: the next look sees it.
+    while emulator.looks() < 1 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     emulator.set_metadata(name, step(22));
-    while emulator.count(Method::Get) < 2 {
+    while emulator.looks() < 2 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     emulator.insert(

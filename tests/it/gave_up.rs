@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use longrunning_grpc::emulator::{Emulator, OnCancel, ScriptedOperation};
+use longrunning_grpc::emulator::{Emulator, Method, OnCancel, ScriptedOperation};
 use longrunning_grpc::policy::PollingPolicy;
 use longrunning_grpc::prost_types::{Empty, Timestamp};
 use longrunning_grpc::wait::PollingResult;
@@ -83,4 +83,156 @@ async fn every_wait_that_gives_up_ends_with_the_same_error_and_the_last_state() 
     let (seen, result) = waiter.next().await.expect("one result");
     assert_eq!(seen, name);
     assert_gave_up("Waiter", &result.unwrap_err(), &name);
+    // Only the two waits that are cancels sent one: giving up leaves it running by default.
+    assert_eq!(emulator.count(Method::Cancel), 2);
+}
+
+/// A client whose waits give up after 30 s and then cancel, confirming for 10 s.
+fn cancelling(emulator: &Emulator) -> OperationsClient {
+    support::builder(emulator)
+        .channel(emulator.channel())
+        .polling_policy(
+            PollingPolicy::builder()
+                .deadline(Some(Duration::from_secs(30)))
+                .cancel_on_deadline(Some(Duration::from_secs(10)))
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap()
+}
+
+/// The four waits that cancel on giving up, each on its own operation named `{id}-{i}`,
+/// with the error each ended with and how long it took.
+async fn give_up_each(
+    client: &OperationsClient,
+    emulator: &Emulator,
+    id: &str,
+    on: OnCancel,
+) -> Vec<(&'static str, Error, Duration)> {
+    let mut ended = Vec::new();
+    for (i, what) in [
+        "poll_until_done",
+        "Poller::until_done",
+        "Poller::into_stream",
+        "Waiter",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let name = op(&format!("{id}-{i}"));
+        emulator.insert(ScriptedOperation::new(&name).on_cancel(on));
+        let start = tokio::time::Instant::now();
+        let err = match i {
+            0 => client.poll_until_done(&name).await.unwrap_err(),
+            1 => client
+                .operation::<Empty, Timestamp>(name.as_str())
+                .until_done()
+                .await
+                .unwrap_err(),
+            2 => {
+                let items: Vec<_> = client
+                    .operation::<Empty, Timestamp>(name.as_str())
+                    .into_stream()
+                    .collect()
+                    .await;
+                match items.into_iter().last() {
+                    Some(PollingResult::Completed(Err(e))) => e,
+                    other => panic!("{what}: {other:?}"),
+                }
+            }
+            _ => client
+                .wait_all([&name])
+                .next()
+                .await
+                .unwrap()
+                .1
+                .unwrap_err(),
+        };
+        ended.push((what, err, start.elapsed()));
+    }
+    ended
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_wait_that_gives_up_cancels_when_asked_and_returns_the_final_state() {
+    let emulator = Emulator::start().await.unwrap();
+    let client = cancelling(&emulator);
+
+    let ended = give_up_each(&client, &emulator, "honoured", OnCancel::Honour).await;
+
+    for (what, err, took) in &ended {
+        assert!(
+            err.is_polling_deadline() && err.cancel_requested(),
+            "{what}: {err}"
+        );
+        assert_eq!(err.cancel_refused(), None, "{what}");
+        let last = err.operation().unwrap();
+        assert!(last.done && last.is_cancelled(), "{what}: {last:?}");
+        assert_eq!(*took, Duration::from_secs(30), "{what}: confirmed at once");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "gave up at the polling deadline of 30s and cancelled it for {:?}",
+                last.name
+            ),
+            "{what}"
+        );
+    }
+    assert_eq!(emulator.count(Method::Cancel), 4, "one cancel per wait");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancel_that_is_ignored_or_refused_on_giving_up_is_reported_with_the_state() {
+    let emulator = Emulator::start().await.unwrap();
+    let client = cancelling(&emulator);
+
+    let ignored = give_up_each(&client, &emulator, "ignored", OnCancel::Ignore).await;
+    let refused = give_up_each(&client, &emulator, "refused", OnCancel::Unsupported).await;
+
+    for (what, err, took) in &ignored {
+        assert!(
+            err.is_polling_deadline() && err.cancel_requested(),
+            "{what}: {err}"
+        );
+        assert!(!err.operation().unwrap().done, "{what}");
+        assert_eq!(*took, Duration::from_secs(40), "{what}: confirmed for 10 s");
+        assert!(
+            err.to_string().contains("10s after the cancel"),
+            "{what}: {err}"
+        );
+    }
+    for (what, err, took) in &refused {
+        assert!(
+            err.is_polling_deadline() && !err.cancel_requested(),
+            "{what}: {err}"
+        );
+        assert_eq!(
+            err.cancel_refused(),
+            Some(tonic::Code::Unimplemented),
+            "{what}"
+        );
+        assert!(!err.operation().unwrap().done, "{what}");
+        assert_eq!(*took, Duration::from_secs(30), "{what}: nothing to confirm");
+        assert!(
+            err.to_string().contains("failed with UNIMPLEMENTED"),
+            "{what}: {err}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_and_wait_under_cancel_on_deadline_sends_one_cancel() {
+    let emulator = Emulator::start().await.unwrap();
+    let name = op("ignoring");
+    emulator.insert(ScriptedOperation::new(&name).on_cancel(OnCancel::Ignore));
+    let client = cancelling(&emulator);
+
+    let err = client.cancel_and_wait(&name).await.unwrap_err();
+
+    assert!(
+        err.is_polling_deadline() && !err.cancel_requested(),
+        "{err}"
+    );
+    assert_eq!(emulator.count(Method::Cancel), 1);
 }

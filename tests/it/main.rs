@@ -34,6 +34,7 @@ mod refused_streams;
 mod retry;
 mod scenario;
 mod security;
+mod server_wait;
 mod tls;
 mod universe;
 mod wait_all;

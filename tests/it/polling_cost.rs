@@ -19,7 +19,12 @@ async fn waiting_on_1000_operations_issues_exactly_the_scheduled_polls() {
         );
     }
     // The default policy, seeded so every wait follows the same known schedule.
-    let policy = PollingPolicy::builder().seed(11).build().unwrap();
+    // Polling only: `waiting_on_1000_operations_with_wait_operation_…` is the other path.
+    let policy = PollingPolicy::builder()
+        .seed(11)
+        .server_wait(None)
+        .build()
+        .unwrap();
     // Over an in-process pipe: on paused time, a socket lets the clock run on while an
     // answer waits in the kernel, which shifts the polls or fires a call's deadline.
     let client = support::builder(&emulator)

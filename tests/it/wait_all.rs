@@ -34,10 +34,11 @@ async fn client(emulator: &Emulator, deadline: Option<Duration>) -> OperationsCl
         .unwrap()
 }
 
-fn gets_by_name(emulator: &Emulator) -> HashMap<String, usize> {
+/// Looks (GetOperation and WaitOperation calls) by operation.
+fn looks_by_name(emulator: &Emulator) -> HashMap<String, usize> {
     let mut gets = HashMap::new();
     for received in emulator.journal() {
-        if received.method == Method::Get {
+        if matches!(received.method, Method::Get | Method::Wait) {
             *gets.entry(received.name.clone()).or_default() += 1;
         }
     }
@@ -65,7 +66,7 @@ async fn each_finishes_in_turn_after_exactly_the_polls_its_policy_schedules() {
         let done = result.as_ref().unwrap();
         assert!(done.done && &done.name == name, "{done:?}");
     }
-    let gets = gets_by_name(&emulator);
+    let gets = looks_by_name(&emulator);
     for k in 1..=5 {
         assert_eq!(gets[&op(&format!("k{k}"))], k as usize, "k{k}");
     }
@@ -122,7 +123,7 @@ async fn one_operations_error_ends_only_its_own_wait() {
     assert!(finished[&op("a")].as_ref().unwrap().done);
     assert!(finished[&op("b")].as_ref().unwrap().done);
     assert_eq!(
-        gets_by_name(&emulator)[&op("denied")],
+        looks_by_name(&emulator)[&op("denied")],
         1,
         "not polled again"
     );
@@ -134,7 +135,19 @@ async fn unavailable_is_polled_again_and_the_deadline_ends_a_wait_after_a_last_l
     emulator.insert(ScriptedOperation::new(op("flaky")).completion(Completion::AfterPolls(2)));
     emulator.insert(ScriptedOperation::new(op("slow")));
     emulator.inject(Fault::new(Code::Unavailable, 2).name(op("flaky")));
-    let client = client(&emulator, Some(Duration::from_millis(4500))).await;
+    // Polling, whose schedule this counts (`held_looks_…` for WaitOperation's).
+    let client = client(&emulator, Some(Duration::from_millis(4500)))
+        .await
+        .with_polling_policy(
+            PollingPolicy::builder()
+                .initial_delay(Duration::from_secs(1))
+                .multiplier(1.0)
+                .jitter(longrunning_grpc::policy::Jitter::None)
+                .deadline(Some(Duration::from_millis(4500)))
+                .server_wait(None)
+                .build()
+                .unwrap(),
+        );
 
     let finished: Vec<_> = client.wait_all([op("slow"), op("flaky")]).collect().await;
 
@@ -149,7 +162,7 @@ async fn unavailable_is_polled_again_and_the_deadline_ends_a_wait_after_a_last_l
         slow.is_timeout() && slow.name() == Some(op("slow").as_str()),
         "{slow:?}"
     );
-    let gets = gets_by_name(&emulator);
+    let gets = looks_by_name(&emulator);
     // Two refused, then two answered (done at the second).
     assert_eq!(gets[&op("flaky")], 4);
     // At 0, 1, 2, 3 and 4 s, and the last look at 4.5 s.
@@ -174,7 +187,7 @@ async fn an_invalid_name_fails_alone_and_is_never_sent() {
             .is_invalid_argument()
     );
     assert!(finished[&op("ok")].as_ref().unwrap().done);
-    assert_eq!(emulator.count(Method::Get), 1);
+    assert_eq!(emulator.looks(), 1);
 }
 
 #[tokio::test]

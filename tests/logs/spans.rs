@@ -94,10 +94,11 @@ async fn a_wait_is_one_span_around_its_calls_which_carry_opentelemetry_rpc_field
     );
     for field in [
         "otel.kind=\"client\"",
-        "otel.name=\"google.longrunning.Operations/GetOperation\"",
+        // The emulator serves WaitOperation, so every look is one.
+        "otel.name=\"google.longrunning.Operations/WaitOperation\"",
         "rpc.system=\"grpc\"",
         "rpc.service=\"google.longrunning.Operations\"",
-        "rpc.method=\"GetOperation\"",
+        "rpc.method=\"WaitOperation\"",
         "rpc.grpc.status_code=0",
         "server.address=\"127.0.0.1\"",
     ] {

@@ -209,8 +209,21 @@ pub fn in_flag_words(message: &str) -> String {
 }
 
 /// `client` with its polling limited to `wait`, if given.
-pub fn with_wait_timeout(client: &OperationsClient, wait: Duration) -> OperationsClient {
-    match PollingPolicy::builder().deadline(Some(wait)).build() {
+/// The client with a wait's policy: `wait` in all, cancelling on give-up and confirming
+/// for `cancel` if set, and polling only if `poll_only`.
+pub fn with_wait_timeout(
+    client: &OperationsClient,
+    wait: Duration,
+    cancel: Option<Duration>,
+    poll_only: bool,
+) -> OperationsClient {
+    let mut policy = PollingPolicy::builder()
+        .deadline(Some(wait))
+        .cancel_on_deadline(cancel);
+    if poll_only {
+        policy = policy.server_wait(None);
+    }
+    match policy.build() {
         Ok(policy) => client.with_polling_policy(policy),
         // The default policy's numbers always validate; keep it if this one did not.
         Err(_) => client.clone(),

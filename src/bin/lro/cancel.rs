@@ -38,6 +38,10 @@ pub struct CancelArgs {
     /// How long --wait polls in all, in seconds, before giving up (exit 4).
     #[arg(long, value_name = "SECONDS", value_parser = seconds, default_value = "900")]
     pub wait_timeout: Duration,
+    /// With --wait: poll GetOperation only, never WaitOperation (for a server whose
+    /// WaitOperation misbehaves).
+    #[arg(long, requires = "wait")]
+    pub no_server_wait: bool,
     #[command(flatten)]
     pub client: ClientArgs,
     #[command(flatten)]
@@ -65,7 +69,7 @@ pub async fn run(args: CancelArgs) -> Result<ExitCode, Failure> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let client = with_wait_timeout(&client, args.wait_timeout);
+    let client = with_wait_timeout(&client, args.wait_timeout, None, args.no_server_wait);
     let spinner = Spinner::start(out, &format!("cancelling {name}"));
     let result = client.cancel_and_wait(name).await;
     spinner.finish();
@@ -101,7 +105,12 @@ pub async fn run(args: CancelArgs) -> Result<ExitCode, Failure> {
 /// `lro cancel --all PARENT [--filter F] [--concurrency N] [--wait [--wait-timeout S]]`:
 /// lists, cancels each (N at a time), and with --wait confirms them all on one scheduler.
 async fn cancel_all(args: CancelArgs) -> Result<ExitCode, Failure> {
-    let client = with_wait_timeout(&args.client.client()?, args.wait_timeout);
+    let client = with_wait_timeout(
+        &args.client.client()?,
+        args.wait_timeout,
+        None,
+        args.no_server_wait,
+    );
     let (out, parent) = (args.out.output, args.name.as_str());
     let names: Vec<String> = client
         .list_operations(parent)

@@ -1,5 +1,7 @@
-//! `lro wait NAME`: polls until the operation is done or `--wait-timeout` passes; on a
-//! terminal, the metadata as it changes.
+//! `lro wait NAME`: waits until the operation is done or `--wait-timeout` passes (with
+//! `WaitOperation` where the server serves it, else polling); on a terminal, the metadata
+//! as it changes. With `--cancel-on-timeout`, a wait that gives up cancels the operation
+//! and says what became of it.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -7,12 +9,17 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use longrunning_grpc::prost_types::Any;
 use longrunning_grpc::wait::PollingResult;
+use longrunning_grpc::{Error, pb};
+use serde_json::json;
 
 use crate::args::{ClientArgs, OutputArgs, seconds, with_wait_timeout};
-use crate::output::{ENDED_OTHERWISE, Failure, STILL_RUNNING, Spinner, print};
+use crate::output::{ENDED_OTHERWISE, FAILED, Failure, STILL_RUNNING, Spinner, UNSUPPORTED, print};
 use crate::text;
 
-/// Poll an operation until it is done, or until --wait-timeout gives up (exit 4).
+/// How long a give-up's cancel is confirmed for (--cancel-on-timeout).
+const CONFIRM: Duration = Duration::from_secs(10);
+
+/// Wait for an operation until it is done, or until --wait-timeout gives up (exit 4).
 #[derive(clap::Args, Debug)]
 pub struct WaitArgs {
     /// The operation's name.
@@ -20,6 +27,14 @@ pub struct WaitArgs {
     /// How long to wait in all, in seconds, before giving up (exit 4).
     #[arg(long, value_name = "SECONDS", value_parser = seconds, default_value = "900")]
     pub wait_timeout: Duration,
+    /// On giving up, cancel the operation and confirm for up to 10 s; exit as `lro cancel
+    /// --wait` does (0 cancelled, 5 ended otherwise, 4 still running, 3 unsupported).
+    #[arg(long)]
+    pub cancel_on_timeout: bool,
+    /// Poll GetOperation only, never WaitOperation (for a server whose WaitOperation
+    /// misbehaves).
+    #[arg(long)]
+    pub no_server_wait: bool,
     #[command(flatten)]
     pub client: ClientArgs,
     #[command(flatten)]
@@ -27,7 +42,13 @@ pub struct WaitArgs {
 }
 
 pub async fn run(args: WaitArgs) -> Result<ExitCode, Failure> {
-    let client = with_wait_timeout(&args.client.client()?, args.wait_timeout);
+    let cancel = args.cancel_on_timeout.then_some(CONFIRM);
+    let client = with_wait_timeout(
+        &args.client.client()?,
+        args.wait_timeout,
+        cancel,
+        args.no_server_wait,
+    );
     let (name, out) = (&args.name, args.out.output);
     let spinner = Spinner::start(out, &format!("waiting for {name}"));
     let mut states = Box::pin(client.operation::<Any, Any>(name.as_str()).into_stream());
@@ -46,6 +67,9 @@ pub async fn run(args: WaitArgs) -> Result<ExitCode, Failure> {
     let gave_up = match end {
         Some(Ok(_)) => None,
         Some(Err(e)) if e.is_operation_failed() => None,
+        Some(Err(e)) if e.is_polling_deadline() && args.cancel_on_timeout => {
+            return Ok(cancelled_on_giving_up(&args, &e));
+        }
         // Still running when the wait gave up: the operation as last seen, and say so.
         Some(Err(e)) if e.is_polling_deadline() => e.operation().cloned(),
         Some(Err(e)) => return Err(args.client.failure(e)),
@@ -80,4 +104,51 @@ pub async fn run(args: WaitArgs) -> Result<ExitCode, Failure> {
         text::operation_text(&op),
     );
     Ok(code)
+}
+
+/// What `--cancel-on-timeout` came to, once the wait gave up: the cancel sent (or refused)
+/// and the operation as it then was; exit codes as for `lro cancel --wait`.
+fn cancelled_on_giving_up(args: &WaitArgs, gave_up: &Error) -> ExitCode {
+    let name = args.name.as_str();
+    let op = gave_up
+        .operation()
+        .cloned()
+        .unwrap_or_else(|| pb::Operation {
+            name: name.to_owned(),
+            ..Default::default()
+        });
+    let waited = args.wait_timeout;
+    let (cancel, word, code) = if let Some(refused) = gave_up.cancel_refused() {
+        match refused {
+            tonic::Code::Unimplemented => ("refused", "unsupported", ExitCode::from(UNSUPPORTED)),
+            _ => ("refused", "running", ExitCode::from(FAILED)),
+        }
+    } else if op.is_cancelled() {
+        ("sent", "cancelled", ExitCode::SUCCESS)
+    } else if op.done {
+        let word = if op.error().is_some() {
+            "failed"
+        } else {
+            "completed"
+        };
+        ("sent", word, ExitCode::from(ENDED_OTHERWISE))
+    } else {
+        ("sent", "running", ExitCode::from(STILL_RUNNING))
+    };
+    print(
+        args.out.output,
+        json!({
+            "name": name,
+            "gave_up_after_s": waited.as_secs_f64(),
+            "cancel": cancel,
+            "outcome": word,
+            "operation": crate::types().operation(&op),
+        }),
+        format!(
+            "gave up after {waited:?} (--wait-timeout): {gave_up}\n  cancel {cancel}; {name}: \
+             {word}\n  state: {}",
+            text::state(&op)
+        ),
+    );
+    code
 }

@@ -1,0 +1,124 @@
+//! One look at an operation: a `WaitOperation` the server holds, where it serves it, else a
+//! `GetOperation`; and what a client has learnt about its server's `WaitOperation`
+//! ([`ServerWait`], shared by the client's clones).
+
+use tracing::Instrument;
+
+use super::poller::is_transient;
+use super::schedule::Look;
+use crate::pb::Operation;
+use crate::transport::GrpcTransport;
+use crate::{Call, OperationsClient};
+use std::sync::atomic::{AtomicU8, Ordering};
+
+const UNKNOWN: u8 = 0;
+/// One `WaitOperation` is out to learn whether the server serves it.
+const PROBING: u8 = 1;
+const SERVED: u8 = 2;
+const UNIMPLEMENTED: u8 = 3;
+
+/// Whether the client's server serves `WaitOperation`: unknown until one call says, and
+/// while that call is out the other waits poll, so at most one `WaitOperation` per client
+/// (and endpoint: a client has one) learns that it is not implemented.
+#[derive(Debug, Default)]
+pub(crate) struct ServerWait {
+    state: AtomicU8,
+}
+
+impl ServerWait {
+    /// Whether a look may wait on the server: `Some` with the probe's guard if so.
+    fn enter(&self) -> Option<Probe<'_>> {
+        match self.state.load(Ordering::Acquire) {
+            SERVED => Some(Probe {
+                wait: self,
+                probing: false,
+            }),
+            UNKNOWN => self
+                .state
+                .compare_exchange(UNKNOWN, PROBING, Ordering::AcqRel, Ordering::Acquire)
+                .ok()
+                .map(|_| Probe {
+                    wait: self,
+                    probing: true,
+                }),
+            _ => None,
+        }
+    }
+
+    /// Whether the server was found not to implement `WaitOperation`.
+    pub(crate) fn is_unimplemented(&self) -> bool {
+        self.state.load(Ordering::Acquire) == UNIMPLEMENTED
+    }
+}
+
+/// A look that waits on the server; if it was the probe and ends without learning
+/// anything (a transient error, or dropped), the next look probes again.
+struct Probe<'a> {
+    wait: &'a ServerWait,
+    probing: bool,
+}
+
+impl Probe<'_> {
+    fn learnt(mut self, state: u8) {
+        self.wait.state.store(state, Ordering::Release);
+        self.probing = false;
+    }
+}
+
+impl Drop for Probe<'_> {
+    fn drop(&mut self) {
+        if self.probing {
+            let _ = self.wait.state.compare_exchange(
+                PROBING,
+                UNKNOWN,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+        }
+    }
+}
+
+/// One look at `name` as planned: a `WaitOperation` held up to `plan.hold` if the hold is
+/// not zero and the server serves it (or nobody knows yet: then held only until the next
+/// scheduled look), else a `GetOperation`. A `WaitOperation`
+/// answered `UNIMPLEMENTED` is remembered and the look is taken again as a
+/// `GetOperation`; so is one that failed with `UNAVAILABLE` or `DEADLINE_EXCEEDED`, under
+/// the retry policy, so a wait is never less patient than polling.
+pub(crate) fn look<T: GrpcTransport>(
+    client: &OperationsClient<T>,
+    name: &str,
+    plan: &Look,
+) -> Call<Operation> {
+    if plan.hold.is_zero() || client.config.server_wait.is_unimplemented() {
+        return client.get_operation(name);
+    }
+    let client = client.clone();
+    let name = name.to_owned();
+    let (hold, probe_hold) = (plan.hold, plan.probe_hold);
+    // The calls are made inside, later: in the span this look was made in (a wait's).
+    let span = tracing::Span::current();
+    let look = async move {
+        let Some(probe) = client.config.server_wait.enter() else {
+            return client.get_operation(&name).await;
+        };
+        let hold = if probe.probing { probe_hold } else { hold };
+        match client.wait_operation(&name, hold).await {
+            Ok(op) => {
+                probe.learnt(SERVED);
+                Ok(op)
+            }
+            Err(e) if e.is_status() && e.is_unimplemented() => {
+                tracing::debug!(error = %e, "WaitOperation is not implemented; polling");
+                probe.learnt(UNIMPLEMENTED);
+                client.get_operation(&name).await
+            }
+            Err(e) if is_transient(&e) => {
+                tracing::debug!(error = %e, "WaitOperation failed; looking with GetOperation");
+                drop(probe);
+                client.get_operation(&name).await
+            }
+            Err(e) => Err(e),
+        }
+    };
+    Call::new(look.instrument(span))
+}
