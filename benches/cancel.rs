@@ -412,7 +412,7 @@ fn serve_polling(ops: usize, after: Completion) {
             for line in std::io::stdin().lines() {
                 let Ok(line) = line else { break };
                 if line.trim() == "count" {
-                    println!("{}", e.count(longrunning_grpc::emulator::Method::Get));
+                    println!("{}", e.looks());
                     std::io::stdout().flush().unwrap();
                 }
             }
@@ -1045,41 +1045,64 @@ fn orchestrate(quick: bool) {
     wait_all_cost(&rt, if quick { 2_000 } else { 10_000 });
 }
 
-/// `ops` operations that finish at their 4th poll, waited on with `wait_all` and with a
-/// spawned `poll_until_done` each, under a policy without jitter (polls at 0, 1, 2.5 and
-/// 4.75 s), so the polls it schedules are exactly 4 per operation.
+/// `ops` operations waited on at once, three ways: a spawned `poll_until_done` each and
+/// `wait_all`, both polling (`server_wait(None)`) operations that finish at their 4th poll,
+/// under a policy without jitter (polls at 0, 1, 2.5 and 4.75 s), so the polls scheduled
+/// are exactly 4 per operation; and `wait_all` with a call in flight for every operation,
+/// the server holding each (`WaitOperation`) until the operation is done at 5 s.
 fn wait_all_cost(rt: &tokio::runtime::Runtime, ops: usize) {
     const POLLS: u32 = 4;
-    let policy = PollingPolicy::builder()
+    let polling = PollingPolicy::builder()
+        .jitter(longrunning_grpc::policy::Jitter::None)
+        .server_wait(None)
+        .build()
+        .unwrap();
+    let held = PollingPolicy::builder()
         .jitter(longrunning_grpc::policy::Jitter::None)
         .build()
         .unwrap();
     println!(
-        "\nwaiting on {ops} operations at once, each done at its {POLLS}th poll \
-         (1 s x 1.5, no jitter: the policy schedules {} polls)",
+        "\nwaiting on {ops} operations at once: polling, each done at its {POLLS}th poll \
+         (1 s x 1.5, no jitter: {} polls scheduled); held, each done at 5 s",
         ops * POLLS as usize
     );
     println!(
-        "  {:<34} {:>8} {:>9} {:>12} {:>13} {:>12}",
-        "", "polls", "wall s", "CPU µs/op", "heap B/op", "peak B/op"
+        "  {:<44} {:>8} {:>9} {:>12} {:>13} {:>12}",
+        "", "looks", "wall s", "CPU µs/op", "heap B/op", "peak B/op"
     );
-    for scheduler in [false, true] {
+    enum Way {
+        Spawned,
+        Scheduler,
+        Held,
+    }
+    for way in [Way::Spawned, Way::Scheduler, Way::Held] {
+        let done_at = match way {
+            Way::Held => ["--after", "5"],
+            _ => ["--after-polls", "4"],
+        };
         let mut server = Server::spawn(&[
             "--serve-polling",
             "--ops",
             &ops.to_string(),
-            "--after-polls",
-            &POLLS.to_string(),
+            done_at[0],
+            done_at[1],
         ]);
         let url = server.url.clone();
         let names: Vec<String> = (0..ops)
             .map(|i| format!("projects/bench/locations/global/operations/p-{i}"))
             .collect();
+        // The heap is sampled between the first and second rounds of polls (0.9 s), or
+        // while every held call is out (2.5 s: after the first look at once and the probe's
+        // answer at 1 s, each look is held until 5 s).
+        let (policy, sample_at) = match way {
+            Way::Held => (held.clone(), Duration::from_millis(2500)),
+            _ => (polling.clone(), Duration::from_millis(900)),
+        };
         let (done, wall, cpu, between, peak) = rt.block_on(async {
             let client = OperationsClient::builder()
                 .endpoint(&url)
                 .anonymous()
-                .polling_policy(policy.clone())
+                .polling_policy(policy)
                 .timeout(Duration::from_secs(60))
                 .build()
                 .unwrap();
@@ -1091,33 +1114,37 @@ fn wait_all_cost(rt: &tokio::runtime::Runtime, ops: usize) {
             heap::PEAK.store(base, std::sync::atomic::Ordering::Relaxed);
             let cpu0 = cpu_seconds();
             let start = Instant::now();
-            // The heap between the first and second rounds of polls (at 0.9 s), sampled
-            // beside the wait.
             let sample = tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(900)).await;
+                tokio::time::sleep(sample_at).await;
                 heap::CURRENT.load(std::sync::atomic::Ordering::Relaxed)
             });
-            let done = if scheduler {
-                use futures_util::StreamExt;
-                let mut waiter = client.wait_all(&names);
-                let mut done = 0;
-                while let Some((_, result)) = waiter.next().await {
-                    done += usize::from(result.is_ok_and(|op| op.done));
+            let done = match way {
+                Way::Scheduler | Way::Held => {
+                    use futures_util::StreamExt;
+                    let mut waiter = client.wait_all(&names).max_in_flight(match way {
+                        Way::Held => ops,
+                        _ => 100,
+                    });
+                    let mut done = 0;
+                    while let Some((_, result)) = waiter.next().await {
+                        done += usize::from(result.is_ok_and(|op| op.done));
+                    }
+                    done
                 }
-                done
-            } else {
-                let waits: Vec<_> = names
-                    .iter()
-                    .map(|name| tokio::spawn(client.poll_until_done(name)))
-                    .collect();
-                let mut done = 0;
-                for wait in waits {
-                    done += usize::from(matches!(
-                        wait.await.unwrap(),
-                        Ok(longrunning_grpc::pb::Operation { done: true, .. })
-                    ));
+                Way::Spawned => {
+                    let waits: Vec<_> = names
+                        .iter()
+                        .map(|name| tokio::spawn(client.poll_until_done(name)))
+                        .collect();
+                    let mut done = 0;
+                    for wait in waits {
+                        done += usize::from(matches!(
+                            wait.await.unwrap(),
+                            Ok(longrunning_grpc::pb::Operation { done: true, .. })
+                        ));
+                    }
+                    done
                 }
-                done
             };
             let wall = start.elapsed().as_secs_f64();
             let cpu = cpu_seconds() - cpu0;
@@ -1128,14 +1155,14 @@ fn wait_all_cost(rt: &tokio::runtime::Runtime, ops: usize) {
             (done, wall, cpu, between, peak)
         });
         // Less the warm-up call.
-        let polls = server.ask("count").trim().parse::<usize>().unwrap() - 1;
-        let label = if scheduler {
-            "client.wait_all(names)"
-        } else {
-            "tokio::spawn(poll_until_done) each"
+        let looks = server.ask("count").trim().parse::<usize>().unwrap() - 1;
+        let label = match way {
+            Way::Spawned => "tokio::spawn(poll_until_done) each, polling",
+            Way::Scheduler => "client.wait_all(names), polling",
+            Way::Held => "wait_all, max_in_flight(all), held",
         };
         println!(
-            "  {label:<34} {polls:>8} {wall:>9.2} {:>12.1} {:>13} {:>12}   ({done}/{ops} done)",
+            "  {label:<44} {looks:>8} {wall:>9.2} {:>12.1} {:>13} {:>12}   ({done}/{ops} done)",
             cpu / ops as f64 * 1e6,
             between / ops,
             peak / ops,
@@ -1152,13 +1179,15 @@ fn polling_cost(rt: &tokio::runtime::Runtime, ops: usize, after: u64) {
         &after.to_string(),
     ]);
     let url = server.url.clone();
-    let policy = PollingPolicy::default();
+    // Polling, the cost measured here (`benches/waiting.rs` sets WaitOperation beside it).
+    let policy = PollingPolicy::builder().server_wait(None).build().unwrap();
     let cpu_before = cpu_seconds();
     let start = Instant::now();
     let done = rt.block_on(async {
         let client = OperationsClient::builder()
             .endpoint(&url)
             .anonymous()
+            .polling_policy(policy.clone())
             .build()
             .unwrap();
         let waits: Vec<_> =
