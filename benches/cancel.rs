@@ -1228,7 +1228,7 @@ fn polling_cost(rt: &tokio::runtime::Runtime, ops: usize, after: u64) {
     };
     let (fewest, most) = (count_polls(1.0), count_polls(0.5));
     println!(
-        "\nwaiting on {ops} operations at once (default polling policy; they finish after {after} s)"
+        "\nwaiting on {ops} operations at once (default polling policy, polling only: server_wait(None); they finish after {after} s)"
     );
     println!("  done: {done}/{ops} in {horizon:.1} s");
     println!(

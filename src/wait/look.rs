@@ -15,7 +15,9 @@ const UNKNOWN: u8 = 0;
 /// One `WaitOperation` is out to learn whether the server serves it.
 const PROBING: u8 = 1;
 const SERVED: u8 = 2;
-const UNIMPLEMENTED: u8 = 3;
+/// Answered `UNIMPLEMENTED`, or failed where a `GetOperation` of the same operation did
+/// not: not used again.
+const UNUSABLE: u8 = 3;
 
 /// Whether the client's server serves `WaitOperation`: unknown until one call says, and
 /// while that call is out the other waits poll, so at most one `WaitOperation` per client
@@ -45,9 +47,9 @@ impl ServerWait {
         }
     }
 
-    /// Whether the server was found not to implement `WaitOperation`.
-    pub(crate) fn is_unimplemented(&self) -> bool {
-        self.state.load(Ordering::Acquire) == UNIMPLEMENTED
+    /// Whether the server was found not to implement `WaitOperation`, or to fail it.
+    pub(crate) fn is_unusable(&self) -> bool {
+        self.state.load(Ordering::Acquire) == UNUSABLE
     }
 }
 
@@ -80,16 +82,17 @@ impl Drop for Probe<'_> {
 
 /// One look at `name` as planned: a `WaitOperation` held up to `plan.hold` if the hold is
 /// not zero and the server serves it (or nobody knows yet: then held only until the next
-/// scheduled look), else a `GetOperation`. A `WaitOperation`
-/// answered `UNIMPLEMENTED` is remembered and the look is taken again as a
-/// `GetOperation`; so is one that failed with `UNAVAILABLE` or `DEADLINE_EXCEEDED`, under
-/// the retry policy, so a wait is never less patient than polling.
+/// scheduled look), else a `GetOperation`. A `WaitOperation` that fails is taken again as a
+/// `GetOperation` under the retry policy, so a wait is never less patient than polling;
+/// one answered `UNIMPLEMENTED`, or whose `GetOperation` succeeds where it failed (a
+/// server whose `WaitOperation` misbehaves, e.g. refusing the `timeout`), is remembered
+/// and not used again.
 pub(crate) fn look<T: GrpcTransport>(
     client: &OperationsClient<T>,
     name: &str,
     plan: &Look,
 ) -> Call<Operation> {
-    if plan.hold.is_zero() || client.config.server_wait.is_unimplemented() {
+    if plan.hold.is_zero() || client.config.server_wait.is_unusable() {
         return client.get_operation(name);
     }
     let client = client.clone();
@@ -109,13 +112,23 @@ pub(crate) fn look<T: GrpcTransport>(
             }
             Err(e) if e.is_status() && e.is_unimplemented() => {
                 tracing::debug!(error = %e, "WaitOperation is not implemented; polling");
-                probe.learnt(UNIMPLEMENTED);
+                probe.learnt(UNUSABLE);
                 client.get_operation(&name).await
             }
             Err(e) if is_transient(&e) => {
                 tracing::debug!(error = %e, "WaitOperation failed; looking with GetOperation");
                 drop(probe);
                 client.get_operation(&name).await
+            }
+            Err(e) if e.is_status() => {
+                // The operation's own trouble (gone, not allowed) or the method's: the same
+                // look with GetOperation tells which.
+                let get = client.get_operation(&name).await;
+                if get.is_ok() {
+                    tracing::debug!(error = %e, "WaitOperation failed where GetOperation did not; polling");
+                    probe.learnt(UNUSABLE);
+                }
+                get
             }
             Err(e) => Err(e),
         }

@@ -181,7 +181,7 @@ async fn a_poll_error_other_than_unavailable_ends_the_wait() {
     let name = op("vanishing");
     emulator.insert(ScriptedOperation::new(&name));
     let client = support::client(&emulator).await;
-    emulator.inject(longrunning_grpc::emulator::Fault::new(Code::NotFound, 1));
+    emulator.inject(longrunning_grpc::emulator::Fault::new(Code::NotFound, 100));
 
     let err = client.poll_until_done(&name).await.unwrap_err();
     assert!(err.is_not_found());

@@ -227,6 +227,31 @@ async fn a_wait_operation_that_fails_transiently_is_taken_again_as_a_get() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_wait_operation_that_fails_where_get_does_not_is_not_used_again() {
+    let emulator = Emulator::start().await.unwrap();
+    emulator.inject(
+        Fault::new(Code::InvalidArgument, 1000)
+            .method(Method::Wait)
+            .message("timeout is too long"),
+    );
+    let names: Vec<String> = (0..3).map(|i| op(&format!("m-{i}"))).collect();
+    for name in &names {
+        emulator.insert(ScriptedOperation::new(name).completion(Completion::AfterPolls(3)));
+    }
+    let client: OperationsClient = pipe(&emulator)
+        .polling_policy(every_second(Duration::from_secs(60)))
+        .build()
+        .unwrap();
+
+    for name in &names {
+        assert!(client.poll_until_done(name).await.unwrap().done);
+    }
+
+    assert_eq!(emulator.count(Method::Wait), 1, "learnt by one call");
+    assert_eq!(emulator.count(Method::Get), 3 * 3);
+}
+
+#[tokio::test(start_paused = true)]
 async fn no_server_wait_in_the_policy_only_polls() {
     let emulator = Emulator::start().await.unwrap();
     let name = op("three-seconds");
