@@ -145,8 +145,15 @@ fn cancelled_on_giving_up(args: &WaitArgs, gave_up: &Error) -> ExitCode {
             "operation": crate::types().operation(&op),
         }),
         format!(
-            "gave up after {waited:?} (--wait-timeout): {gave_up}\n  cancel {cancel}; {name}: \
-             {word}\n  state: {}",
+            "gave up after {waited:?} (--wait-timeout); {}\n{name}: {word}\n  state: {}",
+            match (gave_up.cancel_refused(), word) {
+                (Some(code), _) => {
+                    format!("the cancel sent then failed with {}", text::code_name(code))
+                }
+                (None, "cancelled") => "the cancel sent then took effect".to_owned(),
+                (None, "running") => format!("a cancel was sent; still running {CONFIRM:?} later"),
+                (None, _) => "a cancel was sent, but the operation ended otherwise".to_owned(),
+            },
             text::state(&op)
         ),
     );
