@@ -300,16 +300,7 @@ async fn the_wait_ends_at_the_policy_deadline_after_a_last_look() {
     let emulator = Emulator::start().await.unwrap();
     emulator.insert(job("slow", Completion::Never));
     let client = support::builder(&emulator)
-        .polling_policy(
-            PollingPolicy::builder()
-                .initial_delay(Duration::from_secs(1))
-                .multiplier(1.0)
-                .jitter(longrunning_grpc::policy::Jitter::None)
-                .deadline(Some(Duration::from_millis(4500)))
-                .server_wait(None)
-                .build()
-                .unwrap(),
-        )
+        .polling_policy(support::polling_every_second(Duration::from_millis(4500)))
         .build()
         .unwrap();
 

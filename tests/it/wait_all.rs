@@ -138,16 +138,7 @@ async fn unavailable_is_polled_again_and_the_deadline_ends_a_wait_after_a_last_l
     // Polling, whose schedule this counts (`held_looks_…` for WaitOperation's).
     let client = client(&emulator, Some(Duration::from_millis(4500)))
         .await
-        .with_polling_policy(
-            PollingPolicy::builder()
-                .initial_delay(Duration::from_secs(1))
-                .multiplier(1.0)
-                .jitter(longrunning_grpc::policy::Jitter::None)
-                .deadline(Some(Duration::from_millis(4500)))
-                .server_wait(None)
-                .build()
-                .unwrap(),
-        );
+        .with_polling_policy(support::polling_every_second(Duration::from_millis(4500)));
 
     let finished: Vec<_> = client.wait_all([op("slow"), op("flaky")]).collect().await;
 

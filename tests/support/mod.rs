@@ -57,6 +57,19 @@ pub fn exact_retries() -> RetryPolicy {
         .unwrap()
 }
 
+/// Polling every second (no growth, no jitter) for at most `deadline`: `GetOperation`
+/// only, so the looks a test counts are the polling schedule's.
+pub fn polling_every_second(deadline: Duration) -> longrunning_grpc::policy::PollingPolicy {
+    longrunning_grpc::policy::PollingPolicy::builder()
+        .initial_delay(Duration::from_secs(1))
+        .multiplier(1.0)
+        .jitter(longrunning_grpc::policy::Jitter::None)
+        .deadline(Some(deadline))
+        .server_wait(None)
+        .build()
+        .unwrap()
+}
+
 /// Parses a `grpc-timeout` header value (e.g. `2999870u`) into a duration.
 pub fn parse_grpc_timeout(value: &str) -> Duration {
     let (digits, unit) = value.split_at(value.len() - 1);
