@@ -15,7 +15,7 @@ async fn outcome_for(script: ScriptedOperation) -> (CancelOutcome, Emulator) {
     let emulator = Emulator::start().await.unwrap();
     let name = script.name().to_owned();
     emulator.insert(script);
-    let client = support::client(&emulator).await;
+    let client = support::pipe_client(&emulator).await;
     let outcome = client.cancel_and_wait(&name).await.unwrap();
     (outcome, emulator)
 }
@@ -68,7 +68,7 @@ async fn operation_still_running_at_the_polling_deadline_is_reported_with_the_la
     let emulator = Emulator::start().await.unwrap();
     let name = op("d");
     emulator.insert(ScriptedOperation::new(&name).on_cancel(OnCancel::Ignore));
-    let client = support::builder(&emulator)
+    let client = support::pipe(&emulator)
         .polling_policy(
             PollingPolicy::builder()
                 .deadline(Some(Duration::from_secs(60)))
@@ -110,7 +110,7 @@ async fn poller_follows_the_default_policy_delays() {
     let name = op("p");
     emulator.insert(ScriptedOperation::new(&name).completion(Completion::AfterPolls(6)));
     let policy = PollingPolicy::builder().seed(3).build().unwrap();
-    let client = support::builder(&emulator)
+    let client = support::pipe(&emulator)
         .polling_policy(policy.clone())
         .build()
         .unwrap();
@@ -136,7 +136,7 @@ async fn dropping_the_poller_stops_polling() {
     let name = op("forever");
     emulator.insert(ScriptedOperation::new(&name));
     // Polling, so there are looks to count (a held WaitOperation is one look in 30 s).
-    let client: OperationsClient = support::builder(&emulator)
+    let client: OperationsClient = support::pipe(&emulator)
         .polling_policy(PollingPolicy::builder().server_wait(None).build().unwrap())
         .build()
         .unwrap();
@@ -162,7 +162,7 @@ async fn polling_without_deadline_waits_as_long_as_it_takes() {
     emulator.insert(
         ScriptedOperation::new(&name).completion(Completion::After(Duration::from_secs(3 * 3600))),
     );
-    let client: OperationsClient = support::builder(&emulator)
+    let client: OperationsClient = support::pipe(&emulator)
         .polling_policy(PollingPolicy::builder().deadline(None).build().unwrap())
         .build()
         .unwrap();
@@ -180,7 +180,7 @@ async fn a_poll_error_other_than_unavailable_ends_the_wait() {
     let emulator = Emulator::start().await.unwrap();
     let name = op("vanishing");
     emulator.insert(ScriptedOperation::new(&name));
-    let client = support::client(&emulator).await;
+    let client = support::pipe_client(&emulator).await;
     emulator.inject(longrunning_grpc::emulator::Fault::new(Code::NotFound, 100));
 
     let err = client.poll_until_done(&name).await.unwrap_err();

@@ -209,7 +209,7 @@ async fn completion_after_a_duration_and_after_n_polls() {
         ScriptedOperation::new(op("timed")).completion(Completion::After(Duration::from_secs(30))),
     );
     emulator.insert(ScriptedOperation::new(op("polled")).completion(Completion::AfterPolls(3)));
-    let client = support::client(&emulator).await;
+    let client = support::pipe_client(&emulator).await;
 
     assert!(!client.get_operation(op("timed")).await.unwrap().done);
     tokio::time::sleep(Duration::from_secs(30)).await;
@@ -228,7 +228,7 @@ async fn wait_returns_early_when_a_cancel_lands() {
     let emulator = Emulator::start().await.unwrap();
     let name = op("w");
     emulator.insert(ScriptedOperation::new(&name));
-    let client = support::client(&emulator).await;
+    let client = support::pipe_client(&emulator).await;
 
     let waiter = tokio::spawn(client.wait_operation(&name, Duration::from_secs(300)));
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -321,7 +321,7 @@ async fn faults_hit_the_chosen_method_for_the_chosen_count_with_retry_info() {
             .method(Method::Cancel)
             .retry_delay(Duration::from_secs(3)),
     );
-    let client = support::builder(&emulator)
+    let client = support::pipe(&emulator)
         .retry_policy(RetryPolicy::never())
         .build()
         .unwrap();
@@ -353,7 +353,7 @@ async fn latency_delays_every_answer() {
     let emulator = Emulator::start().await.unwrap();
     emulator.insert(ScriptedOperation::new(op("l")));
     emulator.set_latency(Duration::from_millis(250));
-    let client = support::client(&emulator).await;
+    let client = support::pipe_client(&emulator).await;
 
     let start = Instant::now();
     client.get_operation(op("l")).await.unwrap();

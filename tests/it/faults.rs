@@ -36,7 +36,7 @@ async fn thousand_cancels_with_30_percent_unavailable_all_succeed_within_the_bud
         .start()
         .await
         .unwrap();
-    let client = support::builder(&emulator)
+    let client = support::pipe(&emulator)
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();
@@ -76,7 +76,7 @@ async fn random_unavailable_on_every_attempt_never_exceeds_the_attempt_budget() 
     let emulator = Emulator::start().await.unwrap();
     // The policy's budget alone: at half the attempts failing, adaptive throttling
     // (tests/it/retry.rs) starts to refuse some retries, which is its job, not this test's.
-    let client = support::builder(&emulator)
+    let client = support::pipe(&emulator)
         .timeout(Duration::from_secs(60))
         .retry_policy(
             longrunning_grpc::policy::RetryPolicy::builder()
@@ -430,7 +430,7 @@ async fn huge_numbers_from_the_user_or_the_server_never_panic() {
         ScriptedOperation::new(&name)
             .completion(longrunning_grpc::emulator::Completion::After(Duration::MAX)),
     );
-    let client = support::builder(&emulator)
+    let client = support::pipe(&emulator)
         .timeout(Duration::MAX)
         .polling_policy(
             longrunning_grpc::policy::PollingPolicy::builder()

@@ -257,7 +257,7 @@ async fn wait_operation_returns_when_done_or_when_its_timeout_passes() {
     emulator.insert(
         ScriptedOperation::new(&name).completion(Completion::After(Duration::from_secs(5))),
     );
-    let client = support::client(&emulator).await;
+    let client = support::pipe_client(&emulator).await;
 
     let start = tokio::time::Instant::now();
     let early = client

@@ -38,7 +38,7 @@ fn policy(deadline: Option<Duration>) -> PollingPolicy {
 }
 
 async fn client(emulator: &Emulator) -> OperationsClient {
-    support::builder(emulator)
+    support::pipe(emulator)
         .polling_policy(policy(None))
         .retry_policy(RetryPolicy::never())
         .build()
@@ -299,7 +299,7 @@ async fn transient_poll_errors_keep_the_wait_going_and_others_end_it() {
 async fn the_wait_ends_at_the_policy_deadline_after_a_last_look() {
     let emulator = Emulator::start().await.unwrap();
     emulator.insert(job("slow", Completion::Never));
-    let client = support::builder(&emulator)
+    let client = support::pipe(&emulator)
         .polling_policy(support::polling_every_second(Duration::from_millis(4500)))
         .build()
         .unwrap();

@@ -23,7 +23,7 @@ async fn retries_unavailable_then_succeeds_on_the_seeded_backoff_schedule() {
     emulator.insert(ScriptedOperation::new(&name));
     emulator.inject(Fault::new(Code::Unavailable, 4));
     let policy = RetryPolicy::builder().seed(42).build().unwrap();
-    let client = support::builder(&emulator)
+    let client = support::pipe(&emulator)
         .timeout(Duration::from_secs(60))
         .retry_policy(policy.clone())
         .build()
@@ -72,7 +72,7 @@ async fn gives_up_after_five_attempts() {
     let name = op("down");
     emulator.insert(ScriptedOperation::new(&name));
     emulator.inject(Fault::new(Code::Unavailable, 100));
-    let client = support::builder(&emulator)
+    let client = support::pipe(&emulator)
         .timeout(Duration::from_secs(600))
         .retry_policy(support::exact_retries())
         .build()
@@ -94,7 +94,7 @@ async fn the_deadline_cuts_retries_short() {
     let name = op("down");
     emulator.insert(ScriptedOperation::new(&name));
     emulator.inject(Fault::new(Code::Unavailable, 100));
-    let client = support::builder(&emulator)
+    let client = support::pipe(&emulator)
         .timeout(Duration::from_secs(3))
         .retry_policy(support::exact_retries())
         .build()
@@ -122,7 +122,7 @@ async fn server_retry_info_sets_the_next_delay() {
     let name = op("busy");
     emulator.insert(ScriptedOperation::new(&name));
     emulator.inject(Fault::new(Code::Unavailable, 1).retry_delay(Duration::from_secs(7)));
-    let client = support::builder(&emulator)
+    let client = support::pipe(&emulator)
         .timeout(Duration::from_secs(30))
         .retry_policy(support::exact_retries())
         .build()
@@ -148,7 +148,7 @@ async fn other_codes_are_not_retried() {
         let name = op("x");
         emulator.insert(ScriptedOperation::new(&name));
         emulator.inject(Fault::new(code, 100));
-        let client = support::client(&emulator).await;
+        let client = support::pipe_client(&emulator).await;
 
         for call in [
             client.cancel_operation(&name).await.unwrap_err(),
@@ -176,7 +176,7 @@ async fn wait_operation_is_never_retried() {
     let name = op("w");
     emulator.insert(ScriptedOperation::new(&name));
     emulator.inject(Fault::new(Code::Unavailable, 10));
-    let client = support::client(&emulator).await;
+    let client = support::pipe_client(&emulator).await;
 
     let err = client
         .wait_operation(&name, Duration::from_secs(1))
@@ -193,7 +193,7 @@ async fn retry_policy_can_be_overridden_for_one_call() {
     let name = op("x");
     emulator.insert(ScriptedOperation::new(&name));
     emulator.inject(Fault::new(Code::Unavailable, 1));
-    let client = support::client(&emulator).await;
+    let client = support::pipe_client(&emulator).await;
 
     let err = client
         .with_retry_policy(RetryPolicy::never())
@@ -246,9 +246,7 @@ async fn the_servers_pushback_sets_the_next_delay_and_the_backoff_starts_over() 
     emulator.inject(Fault::new(Code::Unavailable, 2));
     emulator.inject(Fault::new(Code::Unavailable, 1).pushback("3000"));
     emulator.inject(Fault::new(Code::Unavailable, 1));
-    // Over the in-process pipe: paused time cannot jump while a socket is busy.
-    let client = support::builder(&emulator)
-        .channel(emulator.channel())
+    let client = support::pipe(&emulator)
         .timeout(Duration::from_secs(60))
         .retry_policy(support::exact_retries())
         .build()
@@ -269,8 +267,7 @@ async fn a_negative_or_malformed_pushback_means_do_not_retry() {
         let name = op("stop");
         emulator.insert(ScriptedOperation::new(&name));
         emulator.inject(Fault::new(Code::Unavailable, 1).pushback(value));
-        let client = support::builder(&emulator)
-            .channel(emulator.channel())
+        let client = support::pipe(&emulator)
             .retry_policy(support::exact_retries())
             .build()
             .unwrap();
@@ -311,9 +308,7 @@ async fn against_a_service_failing_everything_throttling_keeps_it_near_one_attem
                 .build()
                 .unwrap()
         };
-        // Over the in-process pipe: paused time cannot jump while a socket is busy.
-        let client = support::builder(&emulator)
-            .channel(emulator.channel())
+        let client = support::pipe(&emulator)
             .retry_policy(policy)
             .build()
             .unwrap();
@@ -343,10 +338,7 @@ async fn with_a_fifth_of_attempts_failing_throttling_lets_every_call_succeed() {
             .method(Method::Cancel)
             .probability(0.2, 11),
     );
-    let client = support::builder(&emulator)
-        .channel(emulator.channel())
-        .build()
-        .unwrap();
+    let client = support::pipe(&emulator).build().unwrap();
 
     let ok = cancels(&client, &name, 400).await;
 

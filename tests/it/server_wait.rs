@@ -8,21 +8,17 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use longrunning_grpc::OperationsClient;
 use longrunning_grpc::emulator::{
     Completion, Emulator, Fault, Method, ScriptedOperation, WaitBehaviour,
 };
 use longrunning_grpc::policy::{Jitter, PollingPolicy};
 use longrunning_grpc::prost_types::{Any, Empty, Timestamp};
 use longrunning_grpc::wait::PollingResult;
-use longrunning_grpc::{OperationsClient, OperationsClientBuilder};
 use tokio::time::Instant;
 use tonic::Code;
 
 use crate::support::{self, op};
-
-fn pipe(emulator: &Emulator) -> OperationsClientBuilder {
-    support::builder(emulator).channel(emulator.channel())
-}
 
 /// Every second, no jitter, for at most `deadline`.
 fn every_second(deadline: Duration) -> PollingPolicy {
@@ -42,7 +38,7 @@ async fn a_wait_returns_the_moment_the_operation_is_done_after_two_held_calls() 
     emulator.insert(
         ScriptedOperation::new(&name).completion(Completion::After(Duration::from_secs(10))),
     );
-    let client: OperationsClient = pipe(&emulator).build().unwrap();
+    let client: OperationsClient = support::pipe(&emulator).build().unwrap();
     let start = Instant::now();
 
     let done = client.poll_until_done(&name).await.unwrap();
@@ -73,7 +69,7 @@ async fn a_held_call_never_asks_past_the_deadline_and_the_wait_ends_there() {
     let emulator = Emulator::start().await.unwrap();
     let name = op("forever");
     emulator.insert(ScriptedOperation::new(&name));
-    let client: OperationsClient = pipe(&emulator)
+    let client: OperationsClient = support::pipe(&emulator)
         .polling_policy(every_second(Duration::from_millis(4500)))
         .build()
         .unwrap();
@@ -101,7 +97,7 @@ async fn unimplemented_is_learnt_by_one_call_for_the_client_and_its_clones() {
             ScriptedOperation::new(op(&format!("u-{i}"))).completion(Completion::AfterPolls(3)),
         );
     }
-    let client: OperationsClient = pipe(&emulator)
+    let client: OperationsClient = support::pipe(&emulator)
         .polling_policy(every_second(Duration::from_secs(60)))
         .build()
         .unwrap();
@@ -138,7 +134,7 @@ async fn a_server_that_answers_at_once_does_not_make_the_wait_spin() {
     emulator.insert(
         ScriptedOperation::new(&name).completion(Completion::After(Duration::from_secs(10))),
     );
-    let client: OperationsClient = pipe(&emulator)
+    let client: OperationsClient = support::pipe(&emulator)
         .polling_policy(every_second(Duration::from_secs(60)))
         .build()
         .unwrap();
@@ -164,7 +160,7 @@ async fn the_stream_still_shows_progress_at_the_poll_schedule() {
             .response(Any::from_msg(&Empty::default()).unwrap())
             .completion(Completion::After(Duration::from_secs(10))),
     );
-    let client: OperationsClient = pipe(&emulator)
+    let client: OperationsClient = support::pipe(&emulator)
         .polling_policy(every_second(Duration::from_secs(60)))
         .build()
         .unwrap();
@@ -211,7 +207,7 @@ async fn a_wait_operation_that_fails_transiently_is_taken_again_as_a_get() {
     let name = op("done");
     emulator.insert(ScriptedOperation::new(&name).completion(Completion::Immediately));
     emulator.inject(Fault::new(Code::Unavailable, 1).method(Method::Wait));
-    let client: OperationsClient = pipe(&emulator).build().unwrap();
+    let client: OperationsClient = support::pipe(&emulator).build().unwrap();
 
     assert!(client.poll_until_done(&name).await.unwrap().done);
 
@@ -238,7 +234,7 @@ async fn a_wait_operation_that_fails_where_get_does_not_is_not_used_again() {
     for name in &names {
         emulator.insert(ScriptedOperation::new(name).completion(Completion::AfterPolls(3)));
     }
-    let client: OperationsClient = pipe(&emulator)
+    let client: OperationsClient = support::pipe(&emulator)
         .polling_policy(every_second(Duration::from_secs(60)))
         .build()
         .unwrap();
@@ -265,7 +261,10 @@ async fn no_server_wait_in_the_policy_only_polls() {
         .server_wait(None)
         .build()
         .unwrap();
-    let client: OperationsClient = pipe(&emulator).polling_policy(policy).build().unwrap();
+    let client: OperationsClient = support::pipe(&emulator)
+        .polling_policy(policy)
+        .build()
+        .unwrap();
 
     assert!(client.poll_until_done(&name).await.unwrap().done);
 
@@ -282,7 +281,7 @@ async fn wait_all_holds_a_call_per_operation_while_all_fit_in_flight_and_polls_b
             ScriptedOperation::new(name).completion(Completion::After(Duration::from_secs(10 * k))),
         );
     }
-    let client: OperationsClient = pipe(&emulator)
+    let client: OperationsClient = support::pipe(&emulator)
         .polling_policy(every_second(Duration::from_secs(120)))
         .build()
         .unwrap();

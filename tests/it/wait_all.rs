@@ -27,7 +27,7 @@ fn policy(deadline: Option<Duration>) -> PollingPolicy {
 }
 
 async fn client(emulator: &Emulator, deadline: Option<Duration>) -> OperationsClient {
-    support::builder(emulator)
+    support::pipe(emulator)
         .polling_policy(policy(deadline))
         .retry_policy(RetryPolicy::never())
         .build()
@@ -105,7 +105,7 @@ async fn one_operations_error_ends_only_its_own_wait() {
         emulator.insert(ScriptedOperation::new(name).completion(Completion::AfterPolls(2)));
     }
     emulator.inject(Fault::new(Code::PermissionDenied, 1).name(op("denied")));
-    let client = support::builder(&emulator)
+    let client = support::pipe(&emulator)
         .polling_policy(
             PollingPolicy::builder()
                 .initial_delay(Duration::from_millis(5))

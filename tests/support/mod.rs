@@ -44,6 +44,18 @@ pub fn builder_at(addr: std::net::SocketAddr) -> OperationsClientBuilder {
         .anonymous()
 }
 
+/// A builder aimed at `emulator` over its in-process pipe, not a socket: for tests on
+/// paused time, whose clock would run on while an answer waits in the kernel (shifting
+/// polls, or firing a call's deadline on a busy machine).
+pub fn pipe(emulator: &Emulator) -> OperationsClientBuilder {
+    builder(emulator).channel(emulator.channel())
+}
+
+/// An anonymous client for `emulator` over its in-process pipe (see [`pipe`]).
+pub async fn pipe_client(emulator: &Emulator) -> OperationsClient {
+    pipe(emulator).build().expect("client builds")
+}
+
 /// An anonymous client for `emulator`.
 pub async fn client(emulator: &Emulator) -> OperationsClient {
     builder(emulator).build().expect("client builds")
