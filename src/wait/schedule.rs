@@ -48,9 +48,10 @@ pub(crate) struct Look {
     /// How long the server may hold it (`WaitOperation`'s `timeout`); zero for a
     /// `GetOperation`.
     pub(crate) hold: Duration,
-    /// The time until the next scheduled look (at most `hold`): the hold of the look that
-    /// first asks a server whether it serves `WaitOperation`, so the other waits, which
-    /// poll meanwhile, learn the answer within a poll's delay.
+    /// Half the time until the next scheduled look (at most `hold`): the hold of the look
+    /// that first asks a server whether it serves `WaitOperation`. The other waits poll
+    /// meanwhile; ended halfway, the probe's answer is in before their next looks, which
+    /// started with it, so each of them polls once, not twice.
     pub(crate) probe_hold: Duration,
     /// The earliest the next look may start; `None` when this is the last.
     next: Option<Instant>,
@@ -92,7 +93,7 @@ impl PollSchedule {
         };
         Look {
             hold,
-            probe_hold: hold.min(next.saturating_duration_since(now)),
+            probe_hold: hold.min(next.saturating_duration_since(now) / 2),
             next: Some(next),
         }
     }

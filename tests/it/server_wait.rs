@@ -45,8 +45,8 @@ async fn a_wait_returns_the_moment_the_operation_is_done_after_two_held_calls() 
 
     assert!(done.done);
     assert_eq!(start.elapsed(), Duration::from_secs(10), "seen at once");
-    // The first asks whether the server serves WaitOperation and is held only until the
-    // first poll would have been (at most 1 s); the second is held until it is done.
+    // The first asks whether the server serves WaitOperation and is held only half the
+    // first delay (at most 0.5 s); the second is held until it is done.
     let journal = emulator.journal();
     let methods: Vec<_> = journal.iter().map(|r| r.method).collect();
     assert_eq!(methods, [Method::Wait, Method::Wait]);
@@ -80,9 +80,13 @@ async fn a_held_call_never_asks_past_the_deadline_and_the_wait_ends_there() {
     assert!(err.is_polling_deadline(), "{err}");
     assert!(!err.operation().unwrap().done);
     assert_eq!(start.elapsed(), Duration::from_millis(4500));
-    // Held 1 s (the probe), then the 3.5 s left: two looks, where polling takes six.
+    // Held 0.5 s (the probe: half the first delay), then from 1 s the 3.5 s left: two
+    // looks, where polling takes six.
     let at: Vec<_> = emulator.journal().iter().map(|r| r.at - start).collect();
-    assert_eq!(at, [Duration::from_secs(1), Duration::from_millis(4500)]);
+    assert_eq!(
+        at,
+        [Duration::from_millis(500), Duration::from_millis(4500)]
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -185,8 +189,8 @@ async fn the_stream_still_shows_progress_at_the_poll_schedule() {
     assert!(matches!(first, PollingResult::InProgress(Some(t)) if t.seconds == 1));
     assert_eq!(
         first_at,
-        Duration::from_secs(1),
-        "held until the first poll's time"
+        Duration::from_millis(500),
+        "the probe, held half the first delay"
     );
     // Each held look ends when the next poll would be, so the change at 2.5 s is seen at 3 s.
     assert!(matches!(second, PollingResult::InProgress(Some(t)) if t.seconds == 2));
@@ -333,12 +337,13 @@ async fn a_held_call_outlives_the_clients_timeout_on_its_one_connection() {
         ScriptedOperation::new(&name).completion(Completion::After(Duration::from_millis(1500))),
     );
     // Over a socket, where the stalled-connection check runs; a call's timeout shorter
-    // than the hold (the first look is held until the first poll, 2.5 to 5 s).
+    // than the hold (the first look, the probe, is held half the first delay: 2.5 s).
     let client: OperationsClient = support::builder(&emulator)
         .timeout(Duration::from_millis(300))
         .polling_policy(
             PollingPolicy::builder()
                 .initial_delay(Duration::from_secs(5))
+                .jitter(Jitter::None)
                 .build()
                 .unwrap(),
         )
