@@ -208,7 +208,6 @@ pub fn in_flag_words(message: &str) -> String {
         .replace("anonymous credentials", "--no-auth")
 }
 
-/// `client` with its polling limited to `wait`, if given.
 /// The client with a wait's policy: `wait` in all, cancelling on give-up and confirming
 /// for `cancel` if set, and polling only if `poll_only`.
 pub fn with_wait_timeout(

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use longrunning_grpc::emulator::{Completion, Emulator, OnCancel, ScriptedOperation};
+use longrunning_grpc::emulator::{Completion, Emulator, Method, OnCancel, ScriptedOperation};
 use longrunning_grpc::json as render;
 use longrunning_grpc::policy::PollingPolicy;
 use longrunning_grpc::{CancelOutcome, OperationsClient};
@@ -21,7 +21,7 @@ pub struct DemoArgs {
 }
 
 /// Starts an emulator, scripts one operation per cancel behaviour, cancels each and shows
-/// what GetOperation confirms.
+/// what looking at it again confirms (WaitOperation, which the emulator serves).
 pub async fn demo(output: Output) -> ExitCode {
     const TOKEN: &str = "demo-token";
     let emulator = match Emulator::builder()
@@ -85,7 +85,10 @@ pub async fn demo(output: Output) -> ExitCode {
 
     if output == Output::Text {
         println!("emulator listening on {}\n", emulator.endpoint());
-        println!("cancelling five operations and confirming each with GetOperation:\n");
+        println!(
+            "cancelling five operations and confirming each (WaitOperation, held by the \
+             server until the operation is done; GetOperation where a server lacks it):\n"
+        );
     }
     let runs = scenarios.iter().map(|(behaviour, script)| {
         let client = client.clone();
@@ -121,7 +124,7 @@ pub async fn demo(output: Output) -> ExitCode {
                 crate::text::code_name(tonic::Code::from_i32(status.code)),
                 status.message
             ),
-            (_, None) => "done = false when polling stopped".to_owned(),
+            (_, None) => "done = false when the wait stopped".to_owned(),
         };
         if output == Output::Text {
             println!("  {behaviour:<24} -> {word:<11} ({confirmed})");
@@ -135,12 +138,18 @@ pub async fn demo(output: Output) -> ExitCode {
     }
     let journal = emulator.journal();
     if output == Output::Text {
+        let count = |method| journal.iter().filter(|r| r.method == method).count();
         println!(
-            "\nthe emulator checked the bearer token and x-goog-request-params on all {} calls.",
-            journal.len()
+            "\nthe emulator checked the bearer token and x-goog-request-params on all {} calls \
+             ({} CancelOperation, {} WaitOperation, {} GetOperation).",
+            journal.len(),
+            count(Method::Cancel),
+            count(Method::Wait),
+            count(Method::Get),
         );
         println!(
-            "a successful cancel only means \"requested\": the outcome comes from GetOperation."
+            "a successful cancel only means \"requested\": the outcome comes from looking at \
+             the operation again."
         );
     } else {
         println!(
