@@ -181,3 +181,83 @@ mod tests {
         assert!(last.next.is_none(), "no look after the last");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::policy::Jitter;
+
+    proptest! {
+        /// Whatever the policy and however soon the server answers, a look never asks the
+        /// server to hold past the deadline, the next look never starts before the answer
+        /// or the schedule's time, never after the deadline, and a wait with a deadline
+        /// ends.
+        #[test]
+        fn looks_stay_inside_the_deadline_and_never_come_early(
+            // At least 100 ms, drawn in [d/2, d] or exact: under 12,000 looks in 600 s.
+            initial_ms in 100u64..5_000,
+            multiplier in 1.0f64..3.0,
+            max_factor in 1u64..20,
+            deadline_ms in proptest::option::of(10u64..600_000),
+            hold_s in proptest::option::of(1u64..60),
+            progress in any::<bool>(),
+            half in any::<bool>(),
+            seed in any::<u64>(),
+            answers in proptest::collection::vec(0.0f64..1.5, 1..64),
+        ) {
+            let policy = PollingPolicy::builder()
+                .initial_delay(Duration::from_millis(initial_ms))
+                .max_delay(Duration::from_millis(initial_ms * max_factor))
+                .multiplier(multiplier)
+                .jitter(if half { Jitter::Half } else { Jitter::None })
+                .seed(seed)
+                .deadline(deadline_ms.map(Duration::from_millis))
+                .server_wait(hold_s.map(Duration::from_secs))
+                .build()
+                .unwrap();
+            let hold = Hold::of(&policy, progress);
+            let t0 = Instant::now();
+            let deadline = deadline_ms.map(|ms| t0 + Duration::from_millis(ms));
+            let mut schedule = PollSchedule::start(&policy, t0);
+            let mut now = t0;
+            let mut ended = false;
+            for look in 0..20_000usize {
+                let plan = schedule.plan(now, hold);
+                if let Some(deadline) = deadline {
+                    prop_assert!(now + plan.hold <= deadline, "held past the deadline");
+                }
+                prop_assert!(plan.probe_hold <= plan.hold);
+                // The server answers somewhere in the hold (a fraction above 1: at its end),
+                // or a GetOperation a millisecond later.
+                let fraction = answers[look % answers.len()].min(1.0);
+                let answered = if plan.hold.is_zero() {
+                    now + Duration::from_millis(1)
+                } else {
+                    now + plan.hold.mul_f64(fraction)
+                };
+                match schedule.after(&plan, answered) {
+                    None => {
+                        ended = true;
+                        break;
+                    }
+                    Some(at) => {
+                        prop_assert!(at >= answered, "the next look before the answer");
+                        if let Some(next) = plan.next {
+                            prop_assert!(at >= next, "the next look before its time");
+                        }
+                        if let Some(deadline) = deadline {
+                            prop_assert!(at <= deadline, "a look after the deadline");
+                        }
+                        now = at;
+                    }
+                }
+                if deadline.is_none() && look > 200 {
+                    break;
+                }
+            }
+            prop_assert!(ended || deadline.is_none(), "a wait with a deadline ends");
+        }
+    }
+}
