@@ -177,9 +177,11 @@ async fn attempts<T: GrpcTransport, M: Rpc>(
         let retryable =
             config.retry.retries(code) && !error.is_credentials() && !error.is_permanent();
         // The service accepted the attempt unless it refused it as one this policy would
-        // retry; credentials that failed never reached it.
+        // retry, or did not answer within the call's deadline (a service too slow to
+        // answer is not coping either: google-cloud-rust's throttler counts a loop ended
+        // by its deadline as not accepted too); credentials that failed never reached it.
         if !error.is_credentials() {
-            config.throttler.record(!retryable);
+            config.throttler.record(!retryable && !error.is_deadline());
         }
         if !retryable || attempt >= config.retry.max_attempts() {
             return give_up(error);

@@ -2,7 +2,9 @@
 //! retry is refused with probability `max(0, (requests − K·accepts) / (requests + 1))`
 //! over the last two minutes, shared by every clone of a client.
 //!
-//! First attempts always go out. When most calls succeed, `accepts` is close to
+//! An attempt counts as accepted unless the service refused it as one the retry policy
+//! would retry, or left it unanswered past the call's deadline. First attempts always go
+//! out. When most calls succeed, `accepts` is close to
 //! `requests`, the probability is 0 and retries work as before; when a service fails
 //! everything, `accepts` falls to 0, the probability to nearly 1, and the fleet's load on
 //! it to about one attempt per call instead of five. google-cloud-rust's

@@ -329,6 +329,34 @@ async fn against_a_service_failing_everything_throttling_keeps_it_near_one_attem
 }
 
 #[tokio::test(start_paused = true)]
+async fn calls_the_service_left_unanswered_count_against_it_for_throttling() {
+    let emulator = Emulator::start().await.unwrap();
+    let name = op("slow");
+    emulator.insert(ScriptedOperation::new(&name));
+    let client = support::pipe(&emulator)
+        .timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    // Thirty calls the service is too slow to answer within their deadline…
+    emulator.set_latency(Duration::from_secs(3600));
+    for _ in 0..30 {
+        let err = client.cancel_operation(&name).await.unwrap_err();
+        assert!(err.is_deadline(), "{err}");
+    }
+    // …then it fails everything at once: its retries are mostly refused.
+    emulator.set_latency(Duration::ZERO);
+    emulator.inject(Fault::new(Code::Unavailable, 1_000_000).method(Method::Cancel));
+    let before = emulator.count(Method::Cancel);
+    assert_eq!(cancels(&client, &name, 20).await, 0);
+
+    let attempts = emulator.count(Method::Cancel) - before;
+    assert!(
+        attempts < 40,
+        "{attempts} attempts for 20 calls (unthrottled: 100)"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn with_a_fifth_of_attempts_failing_throttling_lets_every_call_succeed() {
     let emulator = Emulator::start().await.unwrap();
     let name = op("flaky");
