@@ -2,6 +2,8 @@
 //! `GetOperation`; and what a client has learnt about its server's `WaitOperation`
 //! ([`ServerWait`], shared by the client's clones).
 
+use std::sync::atomic::{AtomicU8, Ordering};
+
 use tracing::Instrument;
 
 use super::poller::is_transient;
@@ -9,7 +11,6 @@ use super::schedule::Look;
 use crate::pb::Operation;
 use crate::transport::GrpcTransport;
 use crate::{Call, OperationsClient};
-use std::sync::atomic::{AtomicU8, Ordering};
 
 const UNKNOWN: u8 = 0;
 /// One `WaitOperation` is out to learn whether the server serves it.
@@ -81,8 +82,8 @@ impl Drop for Probe<'_> {
 }
 
 /// One look at `name` as planned: a `WaitOperation` held up to `plan.hold` if the hold is
-/// not zero and the server serves it (or nobody knows yet: then held only until the next
-/// scheduled look), else a `GetOperation`. A `WaitOperation` that fails is taken again as a
+/// not zero and the server serves it (or nobody knows yet: then held half the time until
+/// the next scheduled look, `plan.probe_hold`), else a `GetOperation`. A `WaitOperation` that fails is taken again as a
 /// `GetOperation` under the retry policy, so a wait is never less patient than polling;
 /// one answered `UNIMPLEMENTED`, or whose `GetOperation` succeeds where it failed (a
 /// server whose `WaitOperation` misbehaves, e.g. refusing the `timeout`), is remembered
