@@ -13,11 +13,11 @@
 
 use std::time::Duration;
 
-use longrunning_grpc::OperationsClient;
 use longrunning_grpc::emulator::{
     Completion, Emulator, Fault, Method, ScriptedOperation, WaitBehaviour,
 };
 use longrunning_grpc::policy::{PollingPolicy, RetryPolicy};
+use longrunning_grpc::{OperationsClient, OperationsClientBuilder};
 use tokio::time::Instant;
 use tonic::Code;
 
@@ -37,6 +37,15 @@ fn main() {
         time_to_observe(if quick { 100 } else { 1000 }).await;
         throttling(if quick { 100 } else { 400 }).await;
     });
+}
+
+/// An anonymous client of `emulator` over its in-process pipe: on paused time, a socket
+/// would let the clock run on while an answer sits in the kernel.
+fn over_the_pipe(emulator: &Emulator) -> OperationsClientBuilder {
+    OperationsClient::builder()
+        .endpoint(emulator.endpoint())
+        .anonymous()
+        .channel(emulator.channel())
 }
 
 /// A deterministic spread of completion times in `[10 s, 300 s)`.
@@ -96,10 +105,7 @@ async fn time_to_observe(ops: usize) {
         if !server_wait {
             policy = policy.server_wait(None);
         }
-        let client: OperationsClient = OperationsClient::builder()
-            .endpoint(emulator.endpoint())
-            .anonymous()
-            .channel(emulator.channel())
+        let client: OperationsClient = over_the_pipe(&emulator)
             .polling_policy(policy.build().unwrap())
             .build()
             .unwrap();
@@ -161,10 +167,7 @@ async fn throttling(calls: usize) {
             if !throttled {
                 policy = policy.no_throttling();
             }
-            let client: OperationsClient = OperationsClient::builder()
-                .endpoint(emulator.endpoint())
-                .anonymous()
-                .channel(emulator.channel())
+            let client: OperationsClient = over_the_pipe(&emulator)
                 .retry_policy(policy.build().unwrap())
                 .build()
                 .unwrap();

@@ -93,6 +93,8 @@ pub(crate) fn look<T: GrpcTransport>(
     name: &str,
     plan: &Look,
 ) -> Call<Operation> {
+    // Known here, before anything is cloned or boxed: a client that polls pays nothing
+    // per look for the server wait it does not use.
     if plan.hold.is_zero() || client.config.server_wait.is_unusable() {
         return client.get_operation(name);
     }

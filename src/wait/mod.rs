@@ -5,8 +5,9 @@
 //! Every wait looks at the operation under the client's
 //! [`PollingPolicy`](crate::policy::PollingPolicy): with `WaitOperation`, which the server
 //! holds until the operation is done, where the server serves it, else by polling
-//! `GetOperation` (the policy's docs say how and why). It ends in one of two ways: the operation is done, or the policy's deadline passed with it still running. The
-//! second is always the same error, [`Error::is_polling_deadline`], carrying the operation
+//! `GetOperation` (the policy's docs say how and why). It ends in one of two ways: the
+//! operation is done, or the policy's deadline passed with it still running. The second
+//! is always the same error, [`Error::is_polling_deadline`], carrying the operation
 //! as last seen ([`Error::operation`]), whichever wait met it.
 
 use tokio::time::Instant;
@@ -56,10 +57,10 @@ pub(crate) async fn give_up<T: GrpcTransport>(
     last: Operation,
 ) -> Error {
     let policy = &client.config.polling;
-    let gave_up = policy.deadline_passed(last.clone());
     let Some(confirm) = policy.cancel_on_deadline() else {
-        return gave_up;
+        return policy.deadline_passed(last);
     };
+    let gave_up = policy.deadline_passed(last.clone());
     let name = last.name.clone();
     if let Err(e) = client.cancel_operation(&name).await {
         tracing::debug!(error = %e, "the cancel on giving up failed");
@@ -113,8 +114,15 @@ pub enum CancelOutcome {
 }
 
 impl CancelOutcome {
+    /// What a cancel came to, as `op` shows it; `None` while it still runs. For the
+    /// operation a wait that cancelled on giving up ended with ([`Error::operation`],
+    /// [`Error::cancel_requested`]), or one you looked at yourself.
+    pub fn of_operation(op: Operation) -> Option<Self> {
+        op.done.then(move || Self::of_done(op))
+    }
+
     /// The outcome an operation that is done shows.
-    pub(crate) fn of_done(op: Operation) -> Self {
+    fn of_done(op: Operation) -> Self {
         if op.is_cancelled() {
             return CancelOutcome::Cancelled(op);
         }

@@ -209,19 +209,17 @@ impl<T: GrpcTransport> Waiter<T> {
             return None;
         }
         let result = match result {
-            // Still running after the last look, at the deadline: given up, which under a
-            // policy that cancels then is a call of its own, in flight like a look.
+            // Still running after the last look, at the deadline: the give-up (which under
+            // a policy that cancels then makes calls) goes in flight like a look, and its
+            // answer is the end.
             Ok(op) if !op.done && plan.is_some() => {
-                if self.client.config.polling.cancel_on_deadline().is_some() {
-                    let give_up = super::give_up(self.client.clone(), op);
-                    self.in_flight.push(Tagged {
-                        slot,
-                        plan: None,
-                        call: Call::new(async move { Err(give_up.await) }),
-                    });
-                    return None;
-                }
-                Err(self.client.config.polling.deadline_passed(op))
+                let give_up = super::give_up(self.client.clone(), op);
+                self.in_flight.push(Tagged {
+                    slot,
+                    plan: None,
+                    call: Call::new(async move { Err(give_up.await) }),
+                });
+                return None;
             }
             other => other,
         };

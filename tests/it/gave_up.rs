@@ -10,7 +10,7 @@ use longrunning_grpc::emulator::{Emulator, Method, OnCancel, ScriptedOperation};
 use longrunning_grpc::policy::PollingPolicy;
 use longrunning_grpc::prost_types::{Empty, Timestamp};
 use longrunning_grpc::wait::PollingResult;
-use longrunning_grpc::{Error, OperationsClient};
+use longrunning_grpc::{CancelOutcome, Error, OperationsClient};
 
 use crate::support::{self, op};
 
@@ -36,17 +36,7 @@ async fn every_wait_that_gives_up_ends_with_the_same_error_and_the_last_state() 
     let emulator = Emulator::start().await.unwrap();
     let name = op("forever");
     emulator.insert(ScriptedOperation::new(&name).on_cancel(OnCancel::Ignore));
-    // Over the in-process pipe: paused time cannot jump while a socket is busy.
-    let client: OperationsClient = support::builder(&emulator)
-        .channel(emulator.channel())
-        .polling_policy(
-            PollingPolicy::builder()
-                .deadline(Some(Duration::from_secs(30)))
-                .build()
-                .unwrap(),
-        )
-        .build()
-        .unwrap();
+    let client = giving_up_after_30s(&emulator, None);
 
     let err = client.poll_until_done(&name).await.unwrap_err();
     assert_gave_up("poll_until_done", &err, &name);
@@ -87,19 +77,24 @@ async fn every_wait_that_gives_up_ends_with_the_same_error_and_the_last_state() 
     assert_eq!(emulator.count(Method::Cancel), 2);
 }
 
-/// A client whose waits give up after 30 s and then cancel, confirming for 10 s.
-fn cancelling(emulator: &Emulator) -> OperationsClient {
-    support::builder(emulator)
-        .channel(emulator.channel())
+/// A client whose waits give up after 30 s, and then cancel if `confirm` says for how
+/// long to confirm; over the in-process pipe, for paused time.
+fn giving_up_after_30s(emulator: &Emulator, confirm: Option<Duration>) -> OperationsClient {
+    support::pipe(emulator)
         .polling_policy(
             PollingPolicy::builder()
                 .deadline(Some(Duration::from_secs(30)))
-                .cancel_on_deadline(Some(Duration::from_secs(10)))
+                .cancel_on_deadline(confirm)
                 .build()
                 .unwrap(),
         )
         .build()
         .unwrap()
+}
+
+/// A client whose waits give up after 30 s and then cancel, confirming for 10 s.
+fn cancelling(emulator: &Emulator) -> OperationsClient {
+    giving_up_after_30s(emulator, Some(Duration::from_secs(10)))
 }
 
 /// The four waits that cancel on giving up, each on its own operation named `{id}-{i}`,
@@ -169,6 +164,10 @@ async fn every_wait_that_gives_up_cancels_when_asked_and_returns_the_final_state
         assert_eq!(err.cancel_refused(), None, "{what}");
         let last = err.operation().unwrap();
         assert!(last.done && last.is_cancelled(), "{what}: {last:?}");
+        assert!(
+            CancelOutcome::of_operation(last.clone()).is_some_and(|o| o.is_cancelled()),
+            "{what}"
+        );
         assert_eq!(*took, Duration::from_secs(30), "{what}: confirmed at once");
         assert_eq!(
             err.to_string(),
@@ -196,6 +195,7 @@ async fn a_cancel_that_is_ignored_or_refused_on_giving_up_is_reported_with_the_s
             "{what}: {err}"
         );
         assert!(!err.operation().unwrap().done, "{what}");
+        assert!(CancelOutcome::of_operation(err.operation().unwrap().clone()).is_none());
         assert_eq!(*took, Duration::from_secs(40), "{what}: confirmed for 10 s");
         assert!(
             err.to_string().contains("10s after the cancel"),

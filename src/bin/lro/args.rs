@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use longrunning_grpc::policy::PollingPolicy;
+use longrunning_grpc::policy::{PollingPolicy, PollingPolicyBuilder};
 use longrunning_grpc::rustls::pki_types::pem::PemObject;
 use longrunning_grpc::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use longrunning_grpc::{Error, OperationsClient};
@@ -208,20 +208,17 @@ pub fn in_flag_words(message: &str) -> String {
         .replace("anonymous credentials", "--no-auth")
 }
 
-/// The client with a wait's policy: `wait` in all, cancelling on give-up and confirming
-/// for `cancel` if set, and polling only if `poll_only`.
-pub fn with_wait_timeout(
-    client: &OperationsClient,
-    wait: Duration,
-    cancel: Option<Duration>,
-    poll_only: bool,
-) -> OperationsClient {
-    let mut policy = PollingPolicy::builder()
-        .deadline(Some(wait))
-        .cancel_on_deadline(cancel);
-    if poll_only {
-        policy = policy.server_wait(None);
+/// A wait's policy: `--wait-timeout` in all, and with `--no-server-wait` polling only.
+pub fn wait_policy(wait_timeout: Duration, no_server_wait: bool) -> PollingPolicyBuilder {
+    let policy = PollingPolicy::builder().deadline(Some(wait_timeout));
+    if no_server_wait {
+        return policy.server_wait(None);
     }
+    policy
+}
+
+/// `client` waiting under `policy`.
+pub fn waiting(client: &OperationsClient, policy: PollingPolicyBuilder) -> OperationsClient {
     match policy.build() {
         Ok(policy) => client.with_polling_policy(policy),
         // The default policy's numbers always validate; keep it if this one did not.

@@ -9,9 +9,10 @@ use futures_util::{StreamExt, TryStreamExt};
 use longrunning_grpc::CancelOutcome;
 use serde_json::json;
 
-use crate::args::{ClientArgs, OutputArgs, seconds, with_wait_timeout};
+use crate::args::{ClientArgs, OutputArgs, seconds, wait_policy, waiting};
 use crate::output::{
-    ENDED_OTHERWISE, FAILED, Failure, Progress, STILL_RUNNING, Spinner, UNSUPPORTED, print,
+    ENDED_OTHERWISE, FAILED, Failure, Progress, STILL_RUNNING, Spinner, UNSUPPORTED, outcome_code,
+    print,
 };
 use crate::text::{self, code_name};
 
@@ -69,19 +70,15 @@ pub async fn run(args: CancelArgs) -> Result<ExitCode, Failure> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let client = with_wait_timeout(&client, args.wait_timeout, None, args.no_server_wait);
+    let client = waiting(&client, wait_policy(args.wait_timeout, args.no_server_wait));
     let spinner = Spinner::start(out, &format!("cancelling {name}"));
     let result = client.cancel_and_wait(name).await;
     spinner.finish();
     let (word, op, code, note) = match result {
         Ok(CancelOutcome::Unsupported(e)) => return Err(args.client.failure(e)),
         Ok(outcome) => {
-            let code = match outcome {
-                CancelOutcome::Cancelled(_) => ExitCode::SUCCESS,
-                _ => ExitCode::from(ENDED_OTHERWISE),
-            };
             let op = outcome.operation().cloned().unwrap_or_default();
-            (outcome.as_str(), op, code, String::new())
+            (outcome.as_str(), op, outcome_code(&outcome), String::new())
         }
         // Still running when the wait gave up: the operation as last seen, and say so.
         Err(e) if e.is_polling_deadline() => {
@@ -105,11 +102,9 @@ pub async fn run(args: CancelArgs) -> Result<ExitCode, Failure> {
 /// `lro cancel --all PARENT [--filter F] [--concurrency N] [--wait [--wait-timeout S]]`:
 /// lists, cancels each (N at a time), and with --wait confirms them all on one scheduler.
 async fn cancel_all(args: CancelArgs) -> Result<ExitCode, Failure> {
-    let client = with_wait_timeout(
+    let client = waiting(
         &args.client.client()?,
-        args.wait_timeout,
-        None,
-        args.no_server_wait,
+        wait_policy(args.wait_timeout, args.no_server_wait),
     );
     let (out, parent) = (args.out.output, args.name.as_str());
     let names: Vec<String> = client

@@ -4,8 +4,8 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use longrunning_grpc::Error;
 use longrunning_grpc::json as render;
+use longrunning_grpc::{CancelOutcome, Error};
 use serde_json::json;
 
 use crate::args::Output;
@@ -88,6 +88,16 @@ fn line(text: &str) {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "{text}");
+}
+
+/// The exit code of what a cancel came to, for `cancel --wait` and `wait
+/// --cancel-on-timeout`: 0 cancelled, 3 unsupported, 5 ended otherwise.
+pub fn outcome_code(outcome: &CancelOutcome) -> ExitCode {
+    match outcome {
+        CancelOutcome::Cancelled(_) => ExitCode::SUCCESS,
+        CancelOutcome::Unsupported(_) => ExitCode::from(UNSUPPORTED),
+        CancelOutcome::Completed(_) | CancelOutcome::Failed(_) => ExitCode::from(ENDED_OTHERWISE),
+    }
 }
 
 pub fn print(output: Output, doc: serde_json::Value, text: String) {

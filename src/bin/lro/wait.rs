@@ -9,11 +9,13 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use longrunning_grpc::prost_types::Any;
 use longrunning_grpc::wait::PollingResult;
-use longrunning_grpc::{Error, pb};
+use longrunning_grpc::{CancelOutcome, Error, pb};
 use serde_json::json;
 
-use crate::args::{ClientArgs, OutputArgs, seconds, with_wait_timeout};
-use crate::output::{ENDED_OTHERWISE, FAILED, Failure, STILL_RUNNING, Spinner, UNSUPPORTED, print};
+use crate::args::{ClientArgs, OutputArgs, seconds, wait_policy, waiting};
+use crate::output::{
+    ENDED_OTHERWISE, FAILED, Failure, STILL_RUNNING, Spinner, UNSUPPORTED, outcome_code, print,
+};
 use crate::text;
 
 /// How long a give-up's cancel is confirmed for (--cancel-on-timeout).
@@ -42,13 +44,9 @@ pub struct WaitArgs {
 }
 
 pub async fn run(args: WaitArgs) -> Result<ExitCode, Failure> {
-    let cancel = args.cancel_on_timeout.then_some(CONFIRM);
-    let client = with_wait_timeout(
-        &args.client.client()?,
-        args.wait_timeout,
-        cancel,
-        args.no_server_wait,
-    );
+    let policy = wait_policy(args.wait_timeout, args.no_server_wait)
+        .cancel_on_deadline(args.cancel_on_timeout.then_some(CONFIRM));
+    let client = waiting(&args.client.client()?, policy);
     let (name, out) = (&args.name, args.out.output);
     let spinner = Spinner::start(out, &format!("waiting for {name}"));
     let mut states = Box::pin(client.operation::<Any, Any>(name.as_str()).into_stream());
@@ -118,22 +116,38 @@ fn cancelled_on_giving_up(args: &WaitArgs, gave_up: &Error) -> ExitCode {
             ..Default::default()
         });
     let waited = args.wait_timeout;
-    let (cancel, word, code) = if let Some(refused) = gave_up.cancel_refused() {
-        match refused {
-            tonic::Code::Unimplemented => ("refused", "unsupported", ExitCode::from(UNSUPPORTED)),
-            _ => ("refused", "running", ExitCode::from(FAILED)),
+    // What the cancel came to: in the JSON's words, in a sentence, and as the exit code.
+    let (cancel, word, said, code) = match (
+        gave_up.cancel_refused(),
+        CancelOutcome::of_operation(op.clone()),
+    ) {
+        (Some(refused), _) => {
+            let (word, code) = match refused {
+                tonic::Code::Unimplemented => ("unsupported", ExitCode::from(UNSUPPORTED)),
+                _ => ("running", ExitCode::from(FAILED)),
+            };
+            let said = format!(
+                "the cancel sent then failed with {}",
+                text::code_name(refused)
+            );
+            ("refused", word, said, code)
         }
-    } else if op.is_cancelled() {
-        ("sent", "cancelled", ExitCode::SUCCESS)
-    } else if op.done {
-        let word = if op.error().is_some() {
-            "failed"
-        } else {
-            "completed"
-        };
-        ("sent", word, ExitCode::from(ENDED_OTHERWISE))
-    } else {
-        ("sent", "running", ExitCode::from(STILL_RUNNING))
+        (None, None) => {
+            let said = format!("a cancel was sent; still running {CONFIRM:?} later");
+            ("sent", "running", said, ExitCode::from(STILL_RUNNING))
+        }
+        (None, Some(outcome)) => {
+            let said = match outcome {
+                CancelOutcome::Cancelled(_) => "the cancel sent then took effect",
+                _ => "a cancel was sent, but the operation ended otherwise",
+            };
+            (
+                "sent",
+                outcome.as_str(),
+                said.to_owned(),
+                outcome_code(&outcome),
+            )
+        }
     };
     print(
         args.out.output,
@@ -145,15 +159,7 @@ fn cancelled_on_giving_up(args: &WaitArgs, gave_up: &Error) -> ExitCode {
             "operation": crate::types().operation(&op),
         }),
         format!(
-            "gave up after {waited:?} (--wait-timeout); {}\n{name}: {word}\n  state: {}",
-            match (gave_up.cancel_refused(), word) {
-                (Some(code), _) => {
-                    format!("the cancel sent then failed with {}", text::code_name(code))
-                }
-                (None, "cancelled") => "the cancel sent then took effect".to_owned(),
-                (None, "running") => format!("a cancel was sent; still running {CONFIRM:?} later"),
-                (None, _) => "a cancel was sent, but the operation ended otherwise".to_owned(),
-            },
+            "gave up after {waited:?} (--wait-timeout); {said}\n{name}: {word}\n  state: {}",
             text::state(&op)
         ),
     );
